@@ -1,0 +1,54 @@
+//! Print, per deduction level, how long generation takes and how large instances are.
+//!
+//! `cargo run --release -p triad-generators --example level_stats [ITEMS]`
+
+use std::time::Instant;
+
+use triad_generators::families::deduction::{Deduction, DeductionInstance};
+use triad_generators::rng::Draw;
+use triad_generators::{Family, GenOptions, ItemCoords, Split};
+
+fn main() {
+    let items: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20);
+    println!("level  items  ms/item  formulas(mean)  prompt-chars(mean)");
+    for level in 1..=10 {
+        let start = Instant::now();
+        let mut made: Vec<DeductionInstance> = Vec::new();
+        for index in 0..items {
+            let coords = ItemCoords {
+                seed: 1,
+                family: "deduction",
+                level,
+                split: Split::Train,
+                index,
+            };
+            let mut draw = Draw::for_item(&coords);
+            if let Some(inst) = Deduction
+                .generate(level, &GenOptions::default(), &mut draw)
+                .unwrap()
+            {
+                made.push(inst);
+            }
+        }
+        let ms = start.elapsed().as_secs_f64() * 1000.0 / items as f64;
+        let n = made.len().max(1) as f64;
+        let formulas = made.iter().map(|i| i.formulas.len()).sum::<usize>() as f64 / n;
+        let chars = made
+            .iter()
+            .map(|i| {
+                i.formulas
+                    .iter()
+                    .map(|f| f.chars().count() + 5)
+                    .sum::<usize>()
+            })
+            .sum::<usize>() as f64
+            / n;
+        println!(
+            "{level:>5}  {:>5}  {ms:>7.2}  {formulas:>14.1}  {chars:>18.0}",
+            made.len()
+        );
+    }
+}

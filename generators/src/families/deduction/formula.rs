@@ -1,0 +1,326 @@
+//! Nested propositional formulas: the paper's syntax, its random node rule, and evaluation.
+
+use std::fmt::Write as _;
+
+use crate::rng::Draw;
+
+/// A binary connective.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `→`
+    Implies,
+    /// `∧`
+    And,
+    /// `∨`
+    Or,
+    /// `↔`
+    Iff,
+    /// `⊕`
+    Xor,
+}
+
+/// The connectives in the paper's order, drawn uniformly.
+pub const OPS: [Op; 5] = [Op::Implies, Op::And, Op::Or, Op::Iff, Op::Xor];
+
+impl Op {
+    /// The connective's symbol.
+    pub fn symbol(self) -> char {
+        match self {
+            Op::Implies => '→',
+            Op::And => '∧',
+            Op::Or => '∨',
+            Op::Iff => '↔',
+            Op::Xor => '⊕',
+        }
+    }
+
+    fn from_symbol(c: char) -> Option<Op> {
+        OPS.into_iter().find(|op| op.symbol() == c)
+    }
+
+    /// Apply to two booleans (or, bitwise, to 64 assignments at once).
+    pub fn apply(self, l: u64, r: u64) -> u64 {
+        match self {
+            Op::Implies => !l | r,
+            Op::And => l & r,
+            Op::Or => l | r,
+            Op::Iff => !(l ^ r),
+            Op::Xor => l ^ r,
+        }
+    }
+}
+
+/// A formula. `Lit` is a leaf (`A`, `¬A`); `Not` is the interior negation `¬(…)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Formula {
+    /// A variable, possibly negated: rendered `A` or `¬A`.
+    Lit {
+        /// Variable index.
+        var: usize,
+        /// Negated.
+        neg: bool,
+    },
+    /// Interior negation: rendered `¬(…)`.
+    Not(Box<Formula>),
+    /// A binary connective: rendered `(l op r)`.
+    Bin(Op, Box<Formula>, Box<Formula>),
+}
+
+impl Formula {
+    /// Draw a formula by the paper's node rule: at `max_depth` a literal (negated with p = 0.4);
+    /// above it `¬(…)` with p = 0.2, else a binary connective drawn uniformly.
+    pub fn random(draw: &mut Draw, num_vars: usize, max_depth: u32) -> Formula {
+        Formula::random_at(draw, num_vars, max_depth, 0)
+    }
+
+    fn random_at(draw: &mut Draw, n: usize, max_depth: u32, depth: u32) -> Formula {
+        if depth >= max_depth {
+            let var = draw.index(n);
+            return Formula::Lit {
+                var,
+                neg: draw.chance(0.4),
+            };
+        }
+        if draw.chance(0.2) {
+            return Formula::Not(Box::new(Formula::random_at(draw, n, max_depth, depth + 1)));
+        }
+        let op = OPS[draw.index(OPS.len())];
+        let left = Formula::random_at(draw, n, max_depth, depth + 1);
+        let right = Formula::random_at(draw, n, max_depth, depth + 1);
+        Formula::Bin(op, Box::new(left), Box::new(right))
+    }
+
+    /// Evaluate under an assignment.
+    pub fn eval(&self, assignment: &[bool]) -> bool {
+        match self {
+            Formula::Lit { var, neg } => assignment[*var] != *neg,
+            Formula::Not(inner) => !inner.eval(assignment),
+            Formula::Bin(op, l, r) => {
+                op.apply(u64::from(l.eval(assignment)), u64::from(r.eval(assignment))) & 1 == 1
+            }
+        }
+    }
+
+    /// Render in the paper's syntax with the given variable names.
+    pub fn render(&self, names: &[String]) -> String {
+        let mut out = String::new();
+        self.render_into(names, &mut out);
+        out
+    }
+
+    fn render_into(&self, names: &[String], out: &mut String) {
+        match self {
+            Formula::Lit { var, neg } => {
+                if *neg {
+                    out.push('¬');
+                }
+                out.push_str(&names[*var]);
+            }
+            Formula::Not(inner) => {
+                out.push_str("¬(");
+                inner.render_into(names, out);
+                out.push(')');
+            }
+            Formula::Bin(op, l, r) => {
+                out.push('(');
+                l.render_into(names, out);
+                let _ = write!(out, " {} ", op.symbol());
+                r.render_into(names, out);
+                out.push(')');
+            }
+        }
+    }
+
+    /// Every variable index the formula mentions.
+    pub fn visit_vars(&self, seen: &mut [bool]) {
+        match self {
+            Formula::Lit { var, .. } => seen[*var] = true,
+            Formula::Not(inner) => inner.visit_vars(seen),
+            Formula::Bin(_, l, r) => {
+                l.visit_vars(seen);
+                r.visit_vars(seen);
+            }
+        }
+    }
+
+    /// Parse the paper's syntax (what [`Formula::render`] writes, and the released data holds).
+    pub fn parse(text: &str, names: &[String]) -> Result<Formula, String> {
+        let mut parser = Parser {
+            chars: text.chars().collect(),
+            pos: 0,
+            names,
+        };
+        let formula = parser.expr()?;
+        parser.skip_spaces();
+        if parser.pos != parser.chars.len() {
+            return Err(format!("trailing text at {} in {text:?}", parser.pos));
+        }
+        Ok(formula)
+    }
+}
+
+struct Parser<'a> {
+    chars: Vec<char>,
+    pos: usize,
+    names: &'a [String],
+}
+
+impl Parser<'_> {
+    fn skip_spaces(&mut self) {
+        while self.chars.get(self.pos).is_some_and(|c| c.is_whitespace()) {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Option<char> {
+        self.skip_spaces();
+        self.chars.get(self.pos).copied()
+    }
+
+    fn expect(&mut self, want: char) -> Result<(), String> {
+        match self.peek() {
+            Some(c) if c == want => {
+                self.pos += 1;
+                Ok(())
+            }
+            other => Err(format!(
+                "expected {want:?} at {}, found {other:?}",
+                self.pos
+            )),
+        }
+    }
+
+    /// expr := '¬' ident | '¬' '(' expr ')' | ident | '(' expr [op expr] ')'
+    fn expr(&mut self) -> Result<Formula, String> {
+        match self.peek() {
+            Some('¬') => {
+                self.pos += 1;
+                if self.peek() == Some('(') {
+                    Ok(Formula::Not(Box::new(self.group()?)))
+                } else {
+                    Ok(Formula::Lit {
+                        var: self.ident()?,
+                        neg: true,
+                    })
+                }
+            }
+            Some('(') => self.group(),
+            _ => Ok(Formula::Lit {
+                var: self.ident()?,
+                neg: false,
+            }),
+        }
+    }
+
+    fn group(&mut self) -> Result<Formula, String> {
+        self.expect('(')?;
+        let left = self.expr()?;
+        if self.peek() == Some(')') {
+            self.pos += 1;
+            return Ok(left);
+        }
+        let op = self
+            .peek()
+            .and_then(Op::from_symbol)
+            .ok_or_else(|| format!("expected a connective at {}", self.pos))?;
+        self.pos += 1;
+        let right = self.expr()?;
+        self.expect(')')?;
+        Ok(Formula::Bin(op, Box::new(left), Box::new(right)))
+    }
+
+    fn ident(&mut self) -> Result<usize, String> {
+        self.skip_spaces();
+        let start = self.pos;
+        while self
+            .chars
+            .get(self.pos)
+            .is_some_and(|c| c.is_ascii_alphabetic())
+        {
+            self.pos += 1;
+        }
+        let name: String = self.chars[start..self.pos].iter().collect();
+        if name.is_empty() {
+            return Err(format!("expected a variable at {start}"));
+        }
+        self.names
+            .iter()
+            .position(|n| *n == name)
+            .ok_or_else(|| format!("unknown variable {name:?}"))
+    }
+}
+
+/// The names of `n` variables: `A`…`Z`, then `AA`, `AB`, … (spreadsheet columns).
+pub fn variable_names(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|mut i| {
+            let mut name = Vec::new();
+            loop {
+                name.push(b'A' + (i % 26) as u8);
+                if i < 26 {
+                    break;
+                }
+                i = i / 26 - 1;
+            }
+            name.reverse();
+            String::from_utf8(name).expect("ASCII")
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        let names = variable_names(64);
+        assert_eq!(names[0], "A");
+        assert_eq!(names[25], "Z");
+        assert_eq!(names[26], "AA");
+        assert_eq!(names[52], "BA");
+        assert_eq!(names[63], "BL");
+    }
+
+    #[test]
+    fn parse_render_round_trip() {
+        let names = variable_names(4);
+        for text in [
+            "(A → D)",
+            "¬(¬A)",
+            "¬(C)",
+            "(A ↔ ¬B)",
+            "((A ∧ B) ⊕ ¬((C ∨ ¬D)))",
+        ] {
+            let f = Formula::parse(text, &names).unwrap();
+            assert_eq!(f.render(&names), text);
+        }
+        let mut draw = Draw::from_seed_bytes([9; 32]);
+        for _ in 0..500 {
+            let f = Formula::random(&mut draw, 4, 4);
+            assert_eq!(Formula::parse(&f.render(&names), &names).unwrap(), f);
+        }
+    }
+
+    #[test]
+    fn parse_errors() {
+        let names = variable_names(2);
+        assert!(Formula::parse("(A → Q)", &names).is_err());
+        assert!(Formula::parse("(A → B", &names).is_err());
+        assert!(Formula::parse("(A B)", &names).is_err());
+        assert!(Formula::parse("A B", &names).is_err());
+    }
+
+    #[test]
+    fn connectives() {
+        let names = variable_names(2);
+        let truth =
+            |text: &str, a: bool, b: bool| Formula::parse(text, &names).unwrap().eval(&[a, b]);
+        assert!(!truth("(A → B)", true, false));
+        assert!(truth("(A → B)", false, false));
+        assert!(truth("(A ↔ B)", false, false));
+        assert!(!truth("(A ⊕ B)", true, true));
+        assert!(truth("(A ∨ ¬B)", false, false));
+        assert!(!truth("¬((A ∧ B))", true, true));
+    }
+}

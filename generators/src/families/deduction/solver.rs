@@ -1,0 +1,129 @@
+//! Z3 for deduction: model counting by blocking clauses, uniqueness proofs, certification.
+//!
+//! z3 0.22 uses an implicit per-thread context, so every function here builds its own solver and
+//! terms on the calling thread; nothing Z3 crosses threads. Solvers carry a deterministic resource
+//! limit (`rlimit`), never a wall-clock timeout, so an "unknown" is the same on every machine and
+//! generation stays reproducible.
+
+use z3::ast::Bool;
+use z3::{Params, SatResult, Solver};
+
+use super::formula::Formula;
+
+/// Z3's deterministic resource limit per solver.
+pub const RLIMIT: u32 = 50_000_000;
+
+fn solver() -> Solver {
+    let solver = Solver::new();
+    let mut params = Params::new();
+    params.set_u32("rlimit", RLIMIT);
+    solver.set_params(&params);
+    solver
+}
+
+fn term(formula: &Formula, vars: &[Bool]) -> Bool {
+    match formula {
+        Formula::Lit { var, neg: false } => vars[*var].clone(),
+        Formula::Lit { var, neg: true } => vars[*var].not(),
+        Formula::Not(inner) => term(inner, vars).not(),
+        Formula::Bin(op, l, r) => {
+            let (l, r) = (term(l, vars), term(r, vars));
+            match op {
+                super::formula::Op::Implies => l.implies(&r),
+                super::formula::Op::And => Bool::and(&[l, r]),
+                super::formula::Op::Or => Bool::or(&[l, r]),
+                super::formula::Op::Iff => l.iff(&r),
+                super::formula::Op::Xor => l.xor(&r),
+            }
+        }
+    }
+}
+
+fn variables(n: usize) -> Vec<Bool> {
+    (0..n).map(|k| Bool::new_const(format!("v{k}"))).collect()
+}
+
+/// The clause that excludes exactly `assignment`.
+fn blocking_clause(vars: &[Bool], assignment: &[bool]) -> Bool {
+    let differs: Vec<Bool> = vars
+        .iter()
+        .zip(assignment)
+        .map(|(v, &value)| if value { v.not() } else { v.clone() })
+        .collect();
+    Bool::or(&differs)
+}
+
+/// Up to `limit` models of the conjunction, found one at a time with blocking clauses.
+pub fn models(formulas: &[Formula], n: usize, limit: usize) -> Result<Vec<Vec<bool>>, String> {
+    let vars = variables(n);
+    let solver = solver();
+    for f in formulas {
+        solver.assert(term(f, &vars));
+    }
+    let mut found = Vec::new();
+    while found.len() < limit {
+        match solver.check() {
+            SatResult::Unsat => break,
+            SatResult::Unknown => return Err(reason(&solver)),
+            SatResult::Sat => {
+                let model = solver.get_model().ok_or("sat without a model")?;
+                let assignment: Vec<bool> = vars
+                    .iter()
+                    .map(|v| {
+                        model
+                            .eval(v, true)
+                            .and_then(|b| b.as_bool())
+                            .unwrap_or(false)
+                    })
+                    .collect();
+                solver.assert(blocking_clause(&vars, &assignment));
+                found.push(assignment);
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn reason(solver: &Solver) -> String {
+    solver
+        .get_reason_unknown()
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Decides, formula by formula, whether a planted assignment has become the only model.
+///
+/// The blocking clause of the planted assignment is asserted once; each added formula is asserted
+/// permanently; the planted assignment is unique exactly when the solver reports unsat.
+pub struct UniquenessOracle {
+    solver: Solver,
+    vars: Vec<Bool>,
+}
+
+impl UniquenessOracle {
+    /// An oracle for `planted` over its variables.
+    pub fn new(planted: &[bool]) -> UniquenessOracle {
+        let vars = variables(planted.len());
+        let solver = solver();
+        solver.assert(blocking_clause(&vars, planted));
+        UniquenessOracle { solver, vars }
+    }
+
+    /// Add a formula (true under the planted assignment).
+    pub fn add(&mut self, formula: &Formula) {
+        self.solver.assert(term(formula, &self.vars));
+    }
+
+    /// `Some(true)` when no other model remains, `Some(false)` when one does, `None` on unknown.
+    pub fn unique(&self) -> Option<bool> {
+        match self.solver.check() {
+            SatResult::Unsat => Some(true),
+            SatResult::Sat => Some(false),
+            SatResult::Unknown => None,
+        }
+    }
+}
+
+/// Is the conjunction satisfiable at all?
+pub fn satisfiable(formulas: &[Formula], n: usize) -> Result<bool, String> {
+    Ok(!models(formulas, n, 1)?.is_empty())
+}

@@ -1,0 +1,239 @@
+use super::*;
+use crate::family::{DynFamily, ItemCoords, Split};
+
+fn instance(level: u8, index: u64, options: &GenOptions) -> DeductionInstance {
+    let coords = ItemCoords {
+        seed: 11,
+        family: "deduction",
+        level,
+        split: Split::Train,
+        index,
+    };
+    let mut draw = Draw::for_item(&coords);
+    Deduction
+        .generate(level, options, &mut draw)
+        .unwrap()
+        .expect("generates")
+}
+
+#[test]
+fn every_level_generates_certified_unique_instances() {
+    for level in 1..=10 {
+        let count = if level <= 7 { 6 } else { 2 };
+        for index in 0..count {
+            let inst = instance(level, index, &GenOptions::default());
+            let s = shape(level).unwrap();
+            assert_eq!(inst.variables.len(), s.vars);
+            if s.max_formulas.is_none() {
+                assert!((3..=6).contains(&inst.formulas.len()));
+            }
+            Deduction
+                .certify(&inst)
+                .unwrap_or_else(|e| panic!("level {level}: {e}"));
+            let reference = Deduction.reference_answer(&inst);
+            assert_eq!(Deduction.judge(&inst, &reference), Verdict::Correct);
+            // Every variable named in the answer appears in some formula.
+            let formulas = Deduction::parse_formulas(&inst).unwrap();
+            let mut seen = vec![false; s.vars];
+            formulas.iter().for_each(|f| f.visit_vars(&mut seen));
+            assert!(
+                seen.iter().all(|&x| x),
+                "level {level}: a variable appears in no formula"
+            );
+        }
+    }
+}
+
+/// The fast path and Z3 must agree: on random formula sets (most with zero or many models) and on
+/// the unique instances the generator keeps.
+#[test]
+fn truth_tables_and_z3_agree_on_thousands_of_instances() {
+    let mut draw = Draw::from_seed_bytes([5; 32]);
+    let mut checked = 0;
+    for round in 0..2500 {
+        let n = 3 + round % 10;
+        let depth = 1 + (round % 4) as u32;
+        let count = draw.range(1, 6) as usize;
+        let formulas: Vec<Formula> = (0..count)
+            .map(|_| Formula::random(&mut draw, n, depth))
+            .collect();
+        let (table_count, _) = table::solve(&formulas, n);
+        let z3 = solver::models(&formulas, n, 3).unwrap();
+        assert_eq!(table_count.min(3), z3.len() as u64, "round {round}");
+        for model in &z3 {
+            assert!(formulas.iter().all(|f| f.eval(model)));
+        }
+        checked += 1;
+    }
+    for level in 1..=6 {
+        for index in 0..100 {
+            let inst = instance(level, index, &GenOptions::default());
+            Deduction.certify(&inst).unwrap();
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3000);
+}
+
+#[test]
+fn unsat_instances_are_proven_unsat() {
+    let options = GenOptions {
+        unsat_ratio: 1.0,
+        certify: false,
+    };
+    for level in [1, 3, 5, 7] {
+        let inst = instance(level, 1, &options);
+        assert!(inst.solution.is_none());
+        Deduction.certify(&inst).unwrap();
+        assert_eq!(Deduction.judge(&inst, UNSAT_ANSWER), Verdict::Correct);
+        let guess = render_assignment(&inst.variables, &vec![true; inst.variables.len()]);
+        assert!(matches!(Deduction.judge(&inst, &guess), Verdict::Wrong(_)));
+        let prompt = Deduction.render(&inst, PromptStyle::Chat);
+        assert!(
+            prompt.messages[0]
+                .content
+                .contains("No satisfying assignment exists.")
+        );
+    }
+}
+
+#[test]
+fn certify_rejects_wrong_claims() {
+    let mut inst = instance(2, 0, &GenOptions::default());
+    let mut flipped = inst.clone();
+    let first = flipped.solution.as_mut().unwrap();
+    first[0] = !first[0];
+    assert!(matches!(
+        Deduction.certify(&flipped),
+        Err(CertifyError::NotASolution(_))
+    ));
+    inst.formulas.truncate(1);
+    let unique_before = Deduction.certify(&inst);
+    assert!(
+        matches!(unique_before, Err(CertifyError::NotUnique(_))),
+        "{unique_before:?}"
+    );
+    let mut claims_unsat = instance(2, 0, &GenOptions::default());
+    claims_unsat.solution = None;
+    assert!(matches!(
+        Deduction.certify(&claims_unsat),
+        Err(CertifyError::Satisfiable(_))
+    ));
+}
+
+fn fixed() -> DeductionInstance {
+    // (A ∨ B), ¬A: models with A false and B true; C and D free → two variables pinned, so use
+    // formulas pinning all four.
+    DeductionInstance {
+        variables: variable_names(4),
+        formulas: vec![
+            "(A ∨ B)".into(),
+            "¬A".into(),
+            "(C ↔ B)".into(),
+            "(D ⊕ C)".into(),
+        ],
+        solution: Some(vec![false, true, true, false]),
+        unsat_possible: false,
+    }
+}
+
+#[test]
+fn judging() {
+    let inst = fixed();
+    Deduction.certify(&inst).unwrap();
+    let ok = "(1) A is false\n(2) B is true\n(3) C is true\n(4) D is false";
+    assert_eq!(Deduction.judge(&inst, ok), Verdict::Correct);
+    assert_eq!(
+        Deduction.judge(&inst, "**A** = False, B: TRUE, `C` is True; D is false."),
+        Verdict::Correct
+    );
+    let wrong = "(1) A is false\n(2) B is true\n(3) C is true\n(4) D is true";
+    assert_eq!(
+        Deduction.judge(&inst, wrong),
+        Verdict::Wrong("formula 4 `(D ⊕ C)` is false".into())
+    );
+    for hedge in [
+        "A is false, A is true, B is true, C is true, D is false",
+        "A is false, B is true, C is true",
+        "A is false, B is true, C is true, D is false, E is true",
+        "A is false, B is true, C is true, D is false. Or no satisfying assignment.",
+        "",
+    ] {
+        assert!(
+            matches!(Deduction.judge(&inst, hedge), Verdict::Unparseable(_)),
+            "{hedge}"
+        );
+    }
+    assert!(matches!(
+        Deduction.judge(&inst, "No satisfying assignment exists."),
+        Verdict::Wrong(_)
+    ));
+}
+
+/// Any satisfying assignment is correct, not only the stored one (matters if a label is ever
+/// built by hand without uniqueness).
+#[test]
+fn any_model_is_correct() {
+    let inst = DeductionInstance {
+        variables: variable_names(2),
+        formulas: vec!["(A ∨ B)".into()],
+        solution: Some(vec![true, true]),
+        unsat_possible: false,
+    };
+    assert_eq!(
+        Deduction.judge(&inst, "A is true\nB is false"),
+        Verdict::Correct
+    );
+    assert_eq!(
+        Deduction.judge(&inst, "A is false\nB is true"),
+        Verdict::Correct
+    );
+}
+
+#[test]
+fn paper_style_prompt_shape() {
+    let inst = fixed();
+    let prompt = Deduction.render(&inst, PromptStyle::Paper);
+    assert_eq!(prompt.messages.len(), 1);
+    let text = &prompt.messages[0].content;
+    assert!(text.starts_with("<|im_start|>system\nYou are a helpful assistant."));
+    assert!(text.contains("<|im_start|>user\nBelow are some nested formulas:\n  - (A ∨ B)\n"));
+    assert!(text.ends_with(
+        "Please list the truth value of each variable\n\n<|im_end|>\n<|im_start|>assistant\n<think>"
+    ));
+    let chat = Deduction.render(&inst, PromptStyle::Chat);
+    assert_eq!(chat.messages[0].role, "system");
+    assert!(
+        !chat
+            .messages
+            .iter()
+            .any(|m| m.content.contains("<|im_start|>"))
+    );
+    assert!(chat.messages[1].content.contains("A, B, C and D"));
+}
+
+#[test]
+fn candidates_land_in_their_own_split() {
+    let mut train = std::collections::HashSet::new();
+    let mut test = std::collections::HashSet::new();
+    for index in 0..300 {
+        for (split, set) in [(Split::Train, &mut train), (Split::Test, &mut test)] {
+            let coords = ItemCoords {
+                seed: 3,
+                family: "deduction",
+                level: 1,
+                split,
+                index,
+            };
+            if let Some(item) = Deduction
+                .candidate(&coords, &GenOptions::default(), PromptStyle::Chat)
+                .unwrap()
+            {
+                set.insert(item.key);
+                assert_eq!(crate::rng::split_of_key(item.key), split);
+            }
+        }
+    }
+    assert!(train.len() > 200 && !test.is_empty());
+    assert!(train.is_disjoint(&test));
+}

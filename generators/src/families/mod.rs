@@ -1,0 +1,3 @@
+//! The task families, one module each.
+
+pub mod deduction;

@@ -1,0 +1,339 @@
+//! The one trait every task family implements, and its type-erased face.
+
+use std::fmt;
+use std::ops::RangeInclusive;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::fields::{FieldSpec, FieldValue};
+use crate::label::{LABEL_VERSION, Label};
+use crate::rng::{Draw, content_key, split_of_key};
+
+/// How a prompt is rendered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptStyle {
+    /// System and user messages with no template tokens, so any model's chat template applies.
+    #[default]
+    Chat,
+    /// The paper's single pre-rendered Qwen string, `<|im_start|>` tokens and pre-filled `<think>`.
+    Paper,
+}
+
+impl PromptStyle {
+    /// The style's name on the command line and in manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            PromptStyle::Chat => "chat",
+            PromptStyle::Paper => "paper",
+        }
+    }
+}
+
+/// A dataset split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// Training items.
+    Train,
+    /// Held-out items; by construction never equal to a training item.
+    Test,
+}
+
+impl Split {
+    /// The split's name in paths, labels and `extra_info`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Test => "test",
+        }
+    }
+}
+
+impl fmt::Display for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One chat message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// The message text.
+    pub content: String,
+}
+
+/// A rendered prompt: the list of messages of the verl `prompt` column.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prompt {
+    /// The messages, in order.
+    pub messages: Vec<Message>,
+    /// Whether the prompt ends with a pre-filled `<think>` that the response continues.
+    pub prefills_think: bool,
+}
+
+/// Options that change what is generated (beyond family, level and coordinates).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GenOptions {
+    /// Fraction of items made unsatisfiable / answerless where the family supports it (deduction).
+    pub unsat_ratio: f64,
+    /// Cross-check every instance with Z3 even where a fast exact path decided it.
+    pub certify: bool,
+}
+
+impl Default for GenOptions {
+    fn default() -> Self {
+        GenOptions {
+            unsat_ratio: 0.0,
+            certify: false,
+        }
+    }
+}
+
+/// The coordinates of one candidate item; its RNG is a hash of all of them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ItemCoords {
+    /// The dataset's master seed.
+    pub seed: u64,
+    /// The family name.
+    pub family: &'static str,
+    /// The level (1–5 paper-compatible, 6–10 extended).
+    pub level: u8,
+    /// The split the candidate is drawn for.
+    pub split: Split,
+    /// The candidate's index in its (seed, family, level, split) stream.
+    pub index: u64,
+}
+
+/// A model's answer, judged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The answer is a valid solution.
+    Correct,
+    /// The answer parsed but is not a solution; the string says why.
+    Wrong(String),
+    /// The answer could not be read as one committed answer (hedges land here); the string says why.
+    Unparseable(String),
+}
+
+/// Generation failed for a reason other than rejection sampling.
+#[derive(Debug, thiserror::Error)]
+pub enum GenError {
+    /// The level is outside the family's range.
+    #[error("{family} has no level {level} (levels {min}–{max})")]
+    NoSuchLevel {
+        /// Family name.
+        family: &'static str,
+        /// The level asked for.
+        level: u8,
+        /// Lowest level.
+        min: u8,
+        /// Highest level.
+        max: u8,
+    },
+    /// Z3 certification disagreed with the generator: a bug, never a rejection.
+    #[error("certification failed for {family} level {level}: {source}")]
+    Certify {
+        /// Family name.
+        family: &'static str,
+        /// Level.
+        level: u8,
+        /// What Z3 found.
+        source: CertifyError,
+    },
+}
+
+/// Z3 did not confirm what an instance claims.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CertifyError {
+    /// The stored answer is not a solution.
+    #[error("stored solution is not a solution: {0}")]
+    NotASolution(String),
+    /// Another solution exists where the instance claims uniqueness.
+    #[error("solution is not unique: another is {0}")]
+    NotUnique(String),
+    /// The instance claims to be unsatisfiable but Z3 found a model.
+    #[error("claimed unsatisfiable, but Z3 found a model: {0}")]
+    Satisfiable(String),
+    /// Z3 gave up (resource limit).
+    #[error("Z3 returned unknown: {0}")]
+    Unknown(String),
+    /// The stored instance is malformed.
+    #[error("malformed instance: {0}")]
+    Malformed(String),
+}
+
+/// A task family: everything else in triad is generic over these few functions.
+///
+/// Implement this for a new family, add one line to [`crate::registry`], and generation, shards,
+/// labels, scoring and benches pick it up.
+pub trait Family: Send + Sync + 'static {
+    /// The stored instance: what the label carries, so a stateless scorer needs nothing else.
+    type Instance: Serialize + DeserializeOwned + Send + Sync;
+
+    /// The family's name (`deduction`), used in paths, labels and `data_source`.
+    fn name(&self) -> &'static str;
+    /// Levels this family generates; 1–5 are paper-compatible, above that extended.
+    fn levels(&self) -> RangeInclusive<u8>;
+    /// One line describing a level's shape, for dataset cards and `--help`.
+    fn describe_level(&self, level: u8) -> String;
+    /// Make an instance. `Ok(None)` means the draws were rejected; the caller moves to the next
+    /// candidate. Must use `draw` as its only source of randomness.
+    fn generate(
+        &self,
+        level: u8,
+        options: &GenOptions,
+        draw: &mut Draw,
+    ) -> Result<Option<Self::Instance>, GenError>;
+    /// Render the prompt.
+    fn render(&self, instance: &Self::Instance, style: PromptStyle) -> Prompt;
+    /// The reference answer text (what goes between `<answer>` tags).
+    fn reference_answer(&self, instance: &Self::Instance) -> String;
+    /// Parse and judge a model's answer text. Any valid answer is correct, not only the stored one.
+    fn judge(&self, instance: &Self::Instance, answer: &str) -> Verdict;
+    /// Prove with Z3 that the stored answer is right (and unique where the family promises it).
+    fn certify(&self, instance: &Self::Instance) -> Result<(), CertifyError>;
+    /// Canonical text of the instance's content: equal for items that are the same task.
+    fn canonical(&self, instance: &Self::Instance) -> String;
+    /// The family's structured Parquet columns.
+    fn fields(&self) -> &'static [FieldSpec];
+    /// The values of [`Family::fields`] for one instance, in the same order.
+    fn field_values(&self, instance: &Self::Instance) -> Vec<FieldValue>;
+}
+
+/// A generated item, ready to be written as a row.
+#[derive(Clone, Debug)]
+pub struct Item {
+    /// Family name.
+    pub family: &'static str,
+    /// Level.
+    pub level: u8,
+    /// Content hash: the row id and the dedup key.
+    pub key: u128,
+    /// Self-contained label JSON (see [`Label`]).
+    pub label: String,
+    /// The rendered prompt.
+    pub prompt: Prompt,
+    /// The reference answer text.
+    pub answer: String,
+    /// The family's structured columns.
+    pub fields: Vec<FieldValue>,
+}
+
+impl Item {
+    /// The id as 32 lowercase hex digits.
+    pub fn id(&self) -> String {
+        format!("{:032x}", self.key)
+    }
+}
+
+/// The object-safe face of a [`Family`], used by registries, pipelines and servers.
+pub trait DynFamily: Send + Sync {
+    /// See [`Family::name`].
+    fn name(&self) -> &'static str;
+    /// See [`Family::levels`].
+    fn levels(&self) -> RangeInclusive<u8>;
+    /// See [`Family::describe_level`].
+    fn describe_level(&self, level: u8) -> String;
+    /// See [`Family::fields`].
+    fn fields(&self) -> &'static [FieldSpec];
+    /// Make the candidate at `coords`: `Ok(None)` when rejected, or when its content belongs to
+    /// the other split (the content space is partitioned between splits by hash).
+    fn candidate(
+        &self,
+        coords: &ItemCoords,
+        options: &GenOptions,
+        style: PromptStyle,
+    ) -> Result<Option<Item>, GenError>;
+    /// Judge an answer against a label's instance JSON.
+    fn judge_json(&self, instance: &str, answer: &str) -> Result<Verdict, serde_json::Error>;
+    /// Re-certify a label's instance with Z3.
+    fn certify_json(&self, instance: &str) -> Result<Result<(), CertifyError>, serde_json::Error>;
+    /// The reference answer of a label's instance.
+    fn reference_json(&self, instance: &str) -> Result<String, serde_json::Error>;
+}
+
+impl<F: Family> DynFamily for F {
+    fn name(&self) -> &'static str {
+        Family::name(self)
+    }
+
+    fn levels(&self) -> RangeInclusive<u8> {
+        Family::levels(self)
+    }
+
+    fn describe_level(&self, level: u8) -> String {
+        Family::describe_level(self, level)
+    }
+
+    fn fields(&self) -> &'static [FieldSpec] {
+        Family::fields(self)
+    }
+
+    fn candidate(
+        &self,
+        coords: &ItemCoords,
+        options: &GenOptions,
+        style: PromptStyle,
+    ) -> Result<Option<Item>, GenError> {
+        let levels = Family::levels(self);
+        if !levels.contains(&coords.level) {
+            return Err(GenError::NoSuchLevel {
+                family: Family::name(self),
+                level: coords.level,
+                min: *levels.start(),
+                max: *levels.end(),
+            });
+        }
+        let mut draw = Draw::for_item(coords);
+        let Some(instance) = self.generate(coords.level, options, &mut draw)? else {
+            return Ok(None);
+        };
+        let key = content_key(Family::name(self), &self.canonical(&instance));
+        if split_of_key(key) != coords.split {
+            return Ok(None);
+        }
+        if options.certify {
+            self.certify(&instance)
+                .map_err(|source| GenError::Certify {
+                    family: Family::name(self),
+                    level: coords.level,
+                    source,
+                })?;
+        }
+        let prompt = self.render(&instance, style);
+        let label = Label::encode(
+            Family::name(self),
+            coords.level,
+            prompt.prefills_think,
+            &instance,
+        );
+        debug_assert!(label.contains(&format!("\"v\":{LABEL_VERSION}")));
+        Ok(Some(Item {
+            family: Family::name(self),
+            level: coords.level,
+            key,
+            answer: self.reference_answer(&instance),
+            fields: self.field_values(&instance),
+            label,
+            prompt,
+        }))
+    }
+
+    fn judge_json(&self, instance: &str, answer: &str) -> Result<Verdict, serde_json::Error> {
+        let instance: F::Instance = serde_json::from_str(instance)?;
+        Ok(self.judge(&instance, answer))
+    }
+
+    fn certify_json(&self, instance: &str) -> Result<Result<(), CertifyError>, serde_json::Error> {
+        let instance: F::Instance = serde_json::from_str(instance)?;
+        Ok(self.certify(&instance))
+    }
+
+    fn reference_json(&self, instance: &str) -> Result<String, serde_json::Error> {
+        let instance: F::Instance = serde_json::from_str(instance)?;
+        Ok(self.reference_answer(&instance))
+    }
+}

@@ -1,0 +1,33 @@
+//! # triad-generators
+//!
+//! The task families of triad, and nothing else: each family makes an instance from a seeded RNG,
+//! renders it as a prompt, writes its reference answer, parses and judges a model's answer, and
+//! certifies the instance with Z3. There is no I/O here; datasets, scoring pipelines and servers
+//! live in the `triad` crate and only talk to families through [`DynFamily`].
+//!
+//! ```
+//! use triad_generators::{registry, GenOptions, ItemCoords, PromptStyle, Split, Verdict};
+//!
+//! let deduction = registry::family("deduction").unwrap();
+//! let coords = ItemCoords { seed: 7, family: "deduction", level: 1, split: Split::Train, index: 0 };
+//! let item = deduction.candidate(&coords, &GenOptions::default(), PromptStyle::Chat).unwrap().unwrap();
+//! let label = triad_generators::Label::parse(&item.label).unwrap();
+//! assert_eq!(label.judge(&item.answer), Verdict::Correct);
+//! ```
+#![deny(missing_docs)]
+
+pub mod answer;
+pub mod families;
+mod family;
+pub mod fields;
+pub mod frame;
+mod label;
+pub mod paper;
+pub mod registry;
+pub mod rng;
+
+pub use family::{
+    CertifyError, DynFamily, Family, GenError, GenOptions, Item, ItemCoords, Message, Prompt,
+    PromptStyle, Split, Verdict,
+};
+pub use label::{LABEL_VERSION, Label, LabelError};

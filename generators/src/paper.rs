@@ -1,0 +1,138 @@
+//! The paper's own labels (`solution_text_format` of its released data), judged as the paper did:
+//! by equality with the stored answer, but with triad's strict answer reader.
+
+use crate::Verdict;
+use crate::answer;
+
+/// A label from the paper's released data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PaperLabel {
+    /// Deduction: `(1) A is False\n(2) B is True\n`.
+    Assignment(Vec<(String, bool)>),
+    /// Abduction: `(1) FI is unreachable\n(2) NO is reachable`.
+    Reachability(Vec<(String, bool)>),
+    /// Induction: a bare integer.
+    Integer(i64),
+}
+
+const TRUTH: &[(&str, bool)] = &[("true", true), ("false", false)];
+const REACH: &[(&str, bool)] = &[("reachable", true), ("unreachable", false)];
+
+impl PaperLabel {
+    /// Recognise a paper label, or `None`.
+    pub fn parse(text: &str) -> Option<PaperLabel> {
+        if let Ok(value) = answer::integer(text) {
+            return Some(PaperLabel::Integer(value));
+        }
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        if lines.is_empty() {
+            return None;
+        }
+        let truth: Option<Vec<_>> = lines.iter().map(|l| numbered_statement(l, TRUTH)).collect();
+        if let Some(pairs) = truth {
+            return Some(PaperLabel::Assignment(pairs));
+        }
+        let reach: Option<Vec<_>> = lines.iter().map(|l| numbered_statement(l, REACH)).collect();
+        reach.map(PaperLabel::Reachability)
+    }
+
+    /// The family this label belongs to.
+    pub fn family_name(&self) -> &'static str {
+        match self {
+            PaperLabel::Assignment(_) => "deduction",
+            PaperLabel::Reachability(_) => "abduction",
+            PaperLabel::Integer(_) => "induction",
+        }
+    }
+
+    /// Judge an answer text against the stored answer.
+    pub fn judge(&self, text: &str) -> Verdict {
+        match self {
+            PaperLabel::Assignment(pairs) => judge_pairs(pairs, text, TRUTH),
+            PaperLabel::Reachability(pairs) => judge_pairs(pairs, text, REACH),
+            PaperLabel::Integer(expected) => match answer::integer(text) {
+                Ok(v) if v == *expected => Verdict::Correct,
+                Ok(v) => Verdict::Wrong(format!("{v} is not the masked value")),
+                Err(e) => Verdict::Unparseable(e),
+            },
+        }
+    }
+}
+
+/// `(1) NAME is WORD`, the paper's line shape.
+fn numbered_statement(line: &str, words: &[(&str, bool)]) -> Option<(String, bool)> {
+    let rest = line.strip_prefix('(')?;
+    let (number, rest) = rest.split_once(')')?;
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut parts = rest.split_whitespace();
+    let (name, is, word) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || is != "is" || !name.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let &(_, value) = words.iter().find(|(w, _)| w.eq_ignore_ascii_case(word))?;
+    Some((name.to_string(), value))
+}
+
+fn judge_pairs(pairs: &[(String, bool)], text: &str, words: &[(&str, bool)]) -> Verdict {
+    let names: Vec<&str> = pairs.iter().map(|(n, _)| n.as_str()).collect();
+    match answer::statements(text, &names, words) {
+        Err(e) => Verdict::Unparseable(e),
+        Ok(values) => {
+            let wrong: Vec<&str> = pairs
+                .iter()
+                .zip(&values)
+                .filter(|((_, want), got)| want != *got)
+                .map(|((n, _), _)| n.as_str())
+                .collect();
+            if wrong.is_empty() {
+                Verdict::Correct
+            } else {
+                Verdict::Wrong(format!(
+                    "differs from the stored answer at {}",
+                    wrong.join(", ")
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_the_three_forms() {
+        assert_eq!(PaperLabel::parse("9"), Some(PaperLabel::Integer(9)));
+        let ded = PaperLabel::parse("(1) A is False\n(2) B is True\n").unwrap();
+        assert_eq!(ded.family_name(), "deduction");
+        let abd = PaperLabel::parse("(1) M is unreachable\n(2) BA is reachable").unwrap();
+        assert_eq!(
+            abd,
+            PaperLabel::Reachability(vec![("M".into(), false), ("BA".into(), true)])
+        );
+        assert_eq!(PaperLabel::parse("hello"), None);
+    }
+
+    #[test]
+    fn judges_against_stored_answer() {
+        let label = PaperLabel::parse("(1) A is False\n(2) B is True\n").unwrap();
+        assert_eq!(
+            label.judge("(1) A is false\n(2) B is true"),
+            Verdict::Correct
+        );
+        assert!(matches!(
+            label.judge("(1) A is true\n(2) B is true"),
+            Verdict::Wrong(_)
+        ));
+        assert!(matches!(
+            label.judge("A is false or true"),
+            Verdict::Unparseable(_)
+        ));
+    }
+}
