@@ -1,1 +1,232 @@
-fn main() {}
+//! `triad`: generate datasets and score rollouts. A thin shell over the `triad` library.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use triad::dataset::{self, GenerateConfig};
+use triad::generators::{DynFamily, GenOptions, PromptStyle, registry};
+use triad::reward::Preset;
+
+/// Self-verifiable reasoning tasks (deduction, induction, abduction) and their rewards.
+#[derive(Parser)]
+#[command(name = "triad", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a dataset of Parquet shards (defaults: every family, levels 1–5, into ./data).
+    Generate(GenerateArgs),
+    /// Score JSONL rollouts ({"response", "label", "prompt"?} per line) to JSONL results.
+    Score(ScoreArgs),
+    /// Print a published schema: `row` (Parquet columns) or `label` (label JSON schema).
+    Schema {
+        /// `row` or `label`.
+        which: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct GenerateArgs {
+    /// Output directory.
+    #[arg(long, default_value = "data")]
+    out: PathBuf,
+    /// Comma-separated families (default: all).
+    #[arg(long, value_delimiter = ',')]
+    families: Option<Vec<String>>,
+    /// Levels: a range `1-5`, a list `1,3,7`, or both `1-3,7`.
+    #[arg(long, default_value = "1-5")]
+    levels: String,
+    /// Train items per family and level.
+    #[arg(long, default_value_t = 200)]
+    train: u64,
+    /// Test items per family and level.
+    #[arg(long, default_value_t = 50)]
+    test: u64,
+    /// Master seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Prompt style: `chat` (messages, no template tokens) or `paper` (the paper's exact string).
+    #[arg(long, value_enum, default_value = "chat")]
+    prompt_style: StyleArg,
+    /// Rows per shard.
+    #[arg(long, default_value_t = 10_000)]
+    shard_rows: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Cross-check every instance with Z3, even where the fast exact path decided it.
+    #[arg(long)]
+    certify: bool,
+    /// Fraction of deduction items that are unsatisfiable (answer: no satisfying assignment).
+    #[arg(long, default_value_t = 0.0)]
+    unsat_ratio: f64,
+    /// Replace shards written with another configuration instead of refusing.
+    #[arg(long)]
+    overwrite: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum StyleArg {
+    Chat,
+    Paper,
+}
+
+#[derive(clap::Args)]
+struct ScoreArgs {
+    /// Input JSONL (default: stdin).
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Output JSONL (default: stdout).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Reward preset.
+    #[arg(long, value_enum, default_value = "paper")]
+    reward: Preset,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// Parse `1-5`, `1,3,7` or `1-3,7` into sorted distinct levels.
+fn parse_levels(text: &str) -> Result<Vec<u8>> {
+    let mut levels = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let lo: u8 = lo.trim().parse().with_context(|| format!("bad level {part:?}"))?;
+        let hi: u8 = hi.trim().parse().with_context(|| format!("bad level {part:?}"))?;
+        if lo > hi {
+            bail!("bad level range {part:?}");
+        }
+        levels.extend(lo..=hi);
+    }
+    levels.sort_unstable();
+    levels.dedup();
+    if levels.is_empty() {
+        bail!("no levels given");
+    }
+    Ok(levels)
+}
+
+fn resolve_families(names: Option<&[String]>) -> Result<Vec<&'static dyn DynFamily>> {
+    let Some(names) = names else { return Ok(registry::FAMILIES.to_vec()) };
+    names
+        .iter()
+        .map(|n| {
+            registry::family(n.trim()).with_context(|| {
+                format!("unknown family {n:?}; this build has {}", registry::names().join(", "))
+            })
+        })
+        .collect()
+}
+
+fn set_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(n) = threads {
+        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("thread pool")?;
+    }
+    Ok(())
+}
+
+fn generate(args: GenerateArgs) -> Result<()> {
+    set_threads(args.threads)?;
+    let families = resolve_families(args.families.as_deref())?;
+    let levels = parse_levels(&args.levels)?;
+    for family in &families {
+        if let Some(level) = levels.iter().find(|l| !family.levels().contains(l)) {
+            bail!("{} has no level {level} (it has {:?})", family.name(), family.levels());
+        }
+    }
+    if !(0.0..=1.0).contains(&args.unsat_ratio) {
+        bail!("--unsat-ratio must be within 0..=1");
+    }
+    if args.shard_rows == 0 {
+        bail!("--shard-rows must be positive");
+    }
+    let config = GenerateConfig {
+        out: args.out,
+        families,
+        levels,
+        train: args.train,
+        test: args.test,
+        seed: args.seed,
+        style: match args.prompt_style {
+            StyleArg::Chat => PromptStyle::Chat,
+            StyleArg::Paper => PromptStyle::Paper,
+        },
+        shard_rows: args.shard_rows,
+        options: GenOptions { unsat_ratio: args.unsat_ratio, certify: args.certify },
+        overwrite: args.overwrite,
+        progress: !args.quiet,
+    };
+    let manifest = dataset::generate(&config)?;
+    let shards: usize = manifest.streams.iter().map(|s| s.shards.len()).sum();
+    eprintln!("wrote {} rows in {shards} shards to {}", manifest.total_rows, config.out.display());
+    Ok(())
+}
+
+fn score(args: ScoreArgs) -> Result<()> {
+    set_threads(args.threads)?;
+    let input: Box<dyn io::BufRead> = match &args.input {
+        Some(path) => Box::new(BufReader::new(File::open(path).with_context(|| format!("open {}", path.display()))?)),
+        None => Box::new(io::stdin().lock()),
+    };
+    let output: Box<dyn io::Write> = match &args.output {
+        Some(path) => Box::new(BufWriter::new(File::create(path).with_context(|| format!("create {}", path.display()))?)),
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    };
+    let summary = triad::score_file::score_stream(input, output, args.reward)?;
+    eprint!("{summary}");
+    Ok(())
+}
+
+fn schema(which: &str) -> Result<()> {
+    let text = match which {
+        "row" => serde_json::to_string_pretty(&dataset::schema::describe())?,
+        "label" => serde_json::to_string_pretty(&triad::label_schema())?,
+        other => bail!("unknown schema {other:?}: use `row` or `label`"),
+    };
+    println!("{text}");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Generate(args) => generate(args),
+        Command::Score(args) => score(args),
+        Command::Schema { which } => schema(&which),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) => {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_levels;
+
+    #[test]
+    fn levels() {
+        assert_eq!(parse_levels("1-5").unwrap(), vec![1, 2, 3, 4, 5]);
+        assert_eq!(parse_levels("1,3,7").unwrap(), vec![1, 3, 7]);
+        assert_eq!(parse_levels("7,1-3,3").unwrap(), vec![1, 2, 3, 7]);
+        assert!(parse_levels("5-1").is_err());
+        assert!(parse_levels("x").is_err());
+    }
+}

@@ -201,6 +201,8 @@ pub trait Family: Send + Sync + 'static {
     fn fields(&self) -> &'static [FieldSpec];
     /// The values of [`Family::fields`] for one instance, in the same order.
     fn field_values(&self, instance: &Self::Instance) -> Vec<FieldValue>;
+    /// JSON Schema of [`Family::Instance`] (published in `schemas/label.schema.json`).
+    fn instance_schema(&self) -> serde_json::Value;
 }
 
 /// A generated item, ready to be written as a row.
@@ -253,6 +255,8 @@ pub trait DynFamily: Send + Sync {
     fn certify_json(&self, instance: &str) -> Result<Result<(), CertifyError>, serde_json::Error>;
     /// The reference answer of a label's instance.
     fn reference_json(&self, instance: &str) -> Result<String, serde_json::Error>;
+    /// See [`Family::instance_schema`].
+    fn instance_schema(&self) -> serde_json::Value;
 }
 
 impl<F: Family> DynFamily for F {
@@ -335,5 +339,9 @@ impl<F: Family> DynFamily for F {
     fn reference_json(&self, instance: &str) -> Result<String, serde_json::Error> {
         let instance: F::Instance = serde_json::from_str(instance)?;
         Ok(self.reference_answer(&instance))
+    }
+
+    fn instance_schema(&self) -> serde_json::Value {
+        Family::instance_schema(self)
     }
 }

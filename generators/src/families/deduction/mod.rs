@@ -402,6 +402,10 @@ impl Family for Deduction {
         FIELDS
     }
 
+    fn instance_schema(&self) -> serde_json::Value {
+        instance_schema()
+    }
+
     fn field_values(&self, instance: &DeductionInstance) -> Vec<FieldValue> {
         let depth = instance
             .formulas
@@ -419,6 +423,20 @@ impl Family for Deduction {
             FieldValue::Int(depth),
         ]
     }
+}
+
+fn instance_schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "required": ["variables", "formulas", "solution"],
+        "additionalProperties": false,
+        "properties": {
+            "variables": {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": "^[A-Z]+$"}, "description": "variable names, in answer order"},
+            "formulas": {"type": "array", "minItems": 1, "items": {"type": "string"}, "description": "formulas in the paper's syntax: A, ¬A, ¬(…), (… op …) with op in → ∧ ∨ ↔ ⊕"},
+            "solution": {"oneOf": [{"type": "null"}, {"type": "array", "items": {"type": "boolean"}}], "description": "the unique model (one value per variable), or null when unsatisfiable"},
+            "unsat_possible": {"type": "boolean", "description": "whether the prompt allows the answer 'No satisfying assignment exists.'"}
+        }
+    })
 }
 
 fn shape_for_vars(vars: usize) -> Option<Shape> {

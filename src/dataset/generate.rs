@@ -1,0 +1,331 @@
+//! Generating a dataset: deterministic, parallel, deduplicated, resumable.
+//!
+//! Each (family, level, split) is a *stream*: candidate `j` is a pure function of
+//! (seed, family, level, split, j) — its RNG is a hash of those coordinates. The stream keeps, in
+//! candidate order, every candidate whose content is new; shards cut that sequence into pieces of
+//! `--shard-rows`. So the rows depend on nothing but the configuration: candidates are computed in
+//! parallel batches with rayon, but accepted strictly in order, and the thread count, batch size
+//! and shard boundaries cannot change a byte. Train and test never share content because the
+//! content space is partitioned between them by hash (see `triad_generators::rng::split_of_key`).
+//!
+//! Resuming: a finished shard carries the configuration hash and the stream position after it in
+//! its footer. Running the same command again re-reads finished shards (their ids rebuild the
+//! dedup set) and continues from the next candidate, so an interrupted run ends byte-identical
+//! to an uninterrupted one.
+
+use std::collections::{HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use triad_generators::{DynFamily, GenOptions, Item, ItemCoords, PromptStyle, Split};
+
+use super::manifest::{Manifest, ShardEntry, StreamEntry};
+use super::shard::{self, Row};
+use super::{DatasetError, FORMAT_VERSION, card};
+
+/// Consecutive candidates without a new item after which a stream counts as exhausted (the
+/// family has fewer distinct items at that level than were asked for).
+pub const EXHAUSTION_STREAK: u64 = 20_000;
+
+/// What to generate.
+#[derive(Clone)]
+pub struct GenerateConfig {
+    /// Output directory.
+    pub out: PathBuf,
+    /// Families, in order.
+    pub families: Vec<&'static dyn DynFamily>,
+    /// Levels.
+    pub levels: Vec<u8>,
+    /// Train items per family and level.
+    pub train: u64,
+    /// Test items per family and level.
+    pub test: u64,
+    /// Master seed.
+    pub seed: u64,
+    /// Prompt style.
+    pub style: PromptStyle,
+    /// Rows per shard.
+    pub shard_rows: u64,
+    /// Generation options (unsat ratio, certification).
+    pub options: GenOptions,
+    /// Replace shards of another configuration instead of refusing.
+    pub overwrite: bool,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+struct StreamSpec<'a> {
+    config: &'a GenerateConfig,
+    family: &'static dyn DynFamily,
+    level: u8,
+    split: Split,
+    requested: u64,
+}
+
+impl StreamSpec<'_> {
+    fn dir(&self) -> PathBuf {
+        self.config.out.join(self.family.name()).join(format!("level-{}", self.level))
+    }
+
+    fn num_shards(&self) -> u64 {
+        self.requested.div_ceil(self.config.shard_rows)
+    }
+
+    fn shard_name(&self, index: u64) -> String {
+        format!("{}-{index:05}-of-{:05}.parquet", self.split, self.num_shards())
+    }
+
+    /// Hash of everything that decides this stream's bytes.
+    fn config_hash(&self) -> String {
+        let description = serde_json::json!({
+            "format_version": FORMAT_VERSION,
+            "seed": self.config.seed,
+            "style": self.config.style,
+            "unsat_ratio": self.config.options.unsat_ratio,
+            "shard_rows": self.config.shard_rows,
+            "family": self.family.name(),
+            "level": self.level,
+            "split": self.split,
+            "requested": self.requested,
+        });
+        hex::encode(&Sha256::digest(description.to_string().as_bytes())[..16])
+    }
+}
+
+/// The candidate stream of one (family, level, split), accepting new content in order.
+struct Cursor<'a> {
+    spec: &'a StreamSpec<'a>,
+    next_candidate: u64,
+    pending: VecDeque<(u64, Item)>,
+    misses: u64,
+    exhausted: bool,
+    batch: u64,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(spec: &'a StreamSpec<'a>) -> Cursor<'a> {
+        let batch = (16 * rayon::current_num_threads() as u64).max(64);
+        Cursor { spec, next_candidate: 0, pending: VecDeque::new(), misses: 0, exhausted: false, batch }
+    }
+
+    /// Continue from a finished shard: drop anything computed ahead of it.
+    fn reset(&mut self, next_candidate: u64) {
+        self.next_candidate = next_candidate;
+        self.pending.clear();
+        self.misses = 0;
+        self.exhausted = false;
+    }
+
+    fn coords(&self, index: u64) -> ItemCoords {
+        ItemCoords {
+            seed: self.spec.config.seed,
+            family: self.spec.family.name(),
+            level: self.spec.level,
+            split: self.spec.split,
+            index,
+        }
+    }
+
+    /// Compute one batch of candidates in parallel and accept, in order, those with new content.
+    fn refill(&mut self, seen: &mut HashSet<u128>) -> Result<(), DatasetError> {
+        let start = self.next_candidate;
+        let config = self.spec.config;
+        let candidates: Vec<Option<Item>> = (start..start + self.batch)
+            .into_par_iter()
+            .map(|j| self.spec.family.candidate(&self.coords(j), &config.options, config.style))
+            .collect::<Result<_, _>>()?;
+        for (j, candidate) in (start..).zip(candidates) {
+            match candidate {
+                Some(item) if seen.insert(item.key) => {
+                    self.pending.push_back((j, item));
+                    self.misses = 0;
+                }
+                _ => self.misses += 1,
+            }
+            if self.misses >= EXHAUSTION_STREAK {
+                // Decided at this exact candidate, so the outcome cannot depend on batch size.
+                self.exhausted = true;
+                self.next_candidate = j + 1;
+                return Ok(());
+            }
+        }
+        self.next_candidate = start + self.batch;
+        Ok(())
+    }
+
+    fn take(&mut self, want: u64, seen: &mut HashSet<u128>) -> Result<Vec<(u64, Item)>, DatasetError> {
+        let mut out = Vec::with_capacity(want as usize);
+        while (out.len() as u64) < want {
+            if let Some(next) = self.pending.pop_front() {
+                out.push(next);
+            } else if self.exhausted {
+                break;
+            } else {
+                self.refill(seen)?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Generate (or finish generating) a dataset; returns its manifest.
+pub fn generate(config: &GenerateConfig) -> Result<Manifest, DatasetError> {
+    std::fs::create_dir_all(&config.out).map_err(|e| DatasetError::io(&config.out, e))?;
+    let specs = stream_specs(config);
+    let total: u64 = specs.iter().map(|s| s.requested).sum();
+    let progress = progress_bar(config.progress, total);
+    let mut manifest =
+        Manifest::new(config.seed, config.style, config.options.unsat_ratio, config.shard_rows);
+    for spec in &specs {
+        progress.set_message(format!("{} level {} {}", spec.family.name(), spec.level, spec.split));
+        let entry = generate_stream(spec, &progress)?;
+        if entry.exhausted {
+            progress.suspend(|| {
+                eprintln!(
+                    "warning: {} level {} {}: only {} distinct items exist ({} asked)",
+                    entry.family, entry.level, entry.split, entry.rows, entry.requested
+                )
+            });
+        }
+        manifest.total_rows += entry.rows;
+        manifest.streams.push(entry);
+    }
+    progress.finish_and_clear();
+    manifest.write(&config.out)?;
+    card::write(&config.out, &manifest, &config.families)?;
+    Ok(manifest)
+}
+
+fn stream_specs(config: &GenerateConfig) -> Vec<StreamSpec<'_>> {
+    let mut specs = Vec::new();
+    for &family in &config.families {
+        for &level in &config.levels {
+            for (split, requested) in [(Split::Train, config.train), (Split::Test, config.test)] {
+                if requested > 0 {
+                    specs.push(StreamSpec { config, family, level, split, requested });
+                }
+            }
+        }
+    }
+    specs
+}
+
+fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} items ({per_sec}, eta {eta}) {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn relative(out: &Path, path: &Path) -> String {
+    path.strip_prefix(out).unwrap_or(path).components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
+/// Remove (with `--overwrite`) or refuse shard files of this split that this configuration would
+/// not write: leftovers of another `--train`/`--test`/`--shard-rows`.
+fn clear_foreign(spec: &StreamSpec<'_>) -> Result<(), DatasetError> {
+    let dir = spec.dir();
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(()) };
+    let planned: HashSet<String> = (0..spec.num_shards()).map(|i| spec.shard_name(i)).collect();
+    let prefix = format!("{}-", spec.split);
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) && name.ends_with(".parquet") && !planned.contains(&name) {
+            if !spec.config.overwrite {
+                return Err(DatasetError::Foreign { path: entry.path() });
+            }
+            std::fs::remove_file(entry.path()).map_err(|e| DatasetError::io(&entry.path(), e))?;
+        }
+    }
+    Ok(())
+}
+
+fn generate_stream(spec: &StreamSpec<'_>, progress: &ProgressBar) -> Result<StreamEntry, DatasetError> {
+    clear_foreign(spec)?;
+    let config_hash = spec.config_hash();
+    let mut seen: HashSet<u128> = HashSet::new();
+    let mut cursor = Cursor::new(spec);
+    let mut shards = Vec::new();
+    let mut rows_written = 0;
+    let mut stream_next = 0;
+    for shard_index in 0..spec.num_shards() {
+        let path = spec.dir().join(spec.shard_name(shard_index));
+        let want = spec.config.shard_rows.min(spec.requested - rows_written);
+        if let Some(existing) = reuse_existing(&path, &config_hash, want, spec.config.overwrite)? {
+            let rows = existing.ids.len() as u64;
+            seen.extend(existing.ids.iter().copied());
+            stream_next = existing.next_candidate.unwrap_or_default();
+            cursor.reset(stream_next);
+            rows_written += rows;
+            progress.inc(rows);
+            shards.push(ShardEntry { path: relative(&spec.config.out, &path), rows, bytes: existing.bytes, sha256: existing.sha256 });
+            if rows < want {
+                break;
+            }
+            continue;
+        }
+        let taken = cursor.take(want, &mut seen)?;
+        if taken.is_empty() {
+            break;
+        }
+        let next_candidate = taken.last().map_or(0, |(j, _)| j + 1);
+        stream_next = next_candidate;
+        let rows: Vec<Row> = taken
+            .into_iter()
+            .enumerate()
+            .map(|(i, (candidate, item))| Row { item, split: spec.split, index: rows_written + i as u64, candidate })
+            .collect();
+        let metadata = [
+            (shard::META_CONFIG, config_hash.clone()),
+            (shard::META_NEXT_CANDIDATE, next_candidate.to_string()),
+            (shard::META_VERSION, env!("CARGO_PKG_VERSION").to_string()),
+        ];
+        let bytes = shard::encode(&rows, &metadata)?;
+        shard::write_atomic(&path, &bytes)?;
+        rows_written += rows.len() as u64;
+        progress.inc(rows.len() as u64);
+        shards.push(ShardEntry { path: relative(&spec.config.out, &path), rows: rows.len() as u64, bytes: bytes.len() as u64, sha256: shard::sha256_hex(&bytes) });
+        if (rows.len() as u64) < want {
+            break;
+        }
+    }
+    Ok(StreamEntry {
+        family: spec.family.name().to_string(),
+        level: spec.level,
+        split: spec.split,
+        requested: spec.requested,
+        rows: rows_written,
+        candidates: stream_next,
+        exhausted: rows_written < spec.requested,
+        config: config_hash,
+        shards,
+    })
+}
+
+/// A finished shard of this configuration is re-used; one of another configuration is refused
+/// (or regenerated with `--overwrite`).
+fn reuse_existing(
+    path: &Path,
+    config_hash: &str,
+    want: u64,
+    overwrite: bool,
+) -> Result<Option<shard::ExistingShard>, DatasetError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    match shard::read_existing(path) {
+        Ok(existing) if existing.config.as_deref() == Some(config_hash) && existing.next_candidate.is_some() && existing.ids.len() as u64 <= want => {
+            Ok(Some(existing))
+        }
+        _ if overwrite => Ok(None),
+        _ => Err(DatasetError::Foreign { path: path.to_path_buf() }),
+    }
+}

@@ -1,0 +1,71 @@
+//! Datasets: Parquet shards in the verl schema, a manifest with checksums, a dataset card.
+//!
+//! Layout: `OUT/<family>/level-<L>/<split>-<i>-of-<n>.parquet` (zstd), `OUT/manifest.json`,
+//! `OUT/README.md`. See [`generate`] for how rows are made deterministic and resumable.
+
+mod card;
+pub mod generate;
+pub mod manifest;
+pub mod schema;
+pub mod shard;
+
+use std::path::{Path, PathBuf};
+
+pub use generate::{GenerateConfig, generate};
+pub use manifest::Manifest;
+
+/// The dataset format version (layout, schema, manifest); bumped on any incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Errors of dataset reading and writing, with the path they concern.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    /// A filesystem error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A Parquet error on a file.
+    #[error("{path}: {source}")]
+    Parquet {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: parquet::errors::ParquetError,
+    },
+    /// A Parquet error while encoding.
+    #[error("parquet: {0}")]
+    Encode(#[from] parquet::errors::ParquetError),
+    /// An Arrow error.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// Generation failed (a certification mismatch is a bug and stops the run).
+    #[error("generation: {0}")]
+    Generate(#[from] triad_generators::GenError),
+    /// The output directory holds shards of another configuration.
+    #[error("{path} was written with a different configuration; pass --overwrite or choose another --out")]
+    Foreign {
+        /// The shard.
+        path: PathBuf,
+    },
+    /// Something on disk is not what triad wrote.
+    #[error("{0}")]
+    Invalid(String),
+    /// JSON (manifest) error.
+    #[error("{path}: {source}")]
+    Json {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: serde_json::Error,
+    },
+}
+
+impl DatasetError {
+    fn io(path: &Path, source: std::io::Error) -> DatasetError {
+        DatasetError::Io { path: path.to_path_buf(), source }
+    }
+}

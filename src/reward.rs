@@ -1,0 +1,207 @@
+//! Scoring model rollouts: locate the answer, check the format, judge, apply a reward preset.
+//!
+//! The pipeline is a chain of plain functions: [`check_format`] (the paper's rule: each of
+//! `<think>`, `</think>`, `<answer>`, `</answer>` exactly once and in that order, counting a
+//! `<think>` pre-filled at the end of the prompt) → [`extract_answer`] (the last answer block) →
+//! the family's strict parse-and-judge → [`Preset`]. Tags are found with `memchr`'s substring
+//! search, so a multi-megabyte response costs one linear scan per tag and no per-byte allocation.
+
+use memchr::memmem;
+use serde::{Deserialize, Serialize};
+use triad_generators::{Label, Verdict};
+
+/// A reward preset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// The paper's (Logic-RL's) reward: format ±1, answer +2 correct / −1.5 wrong / −2
+    /// unparseable or unchecked; totals 3, −0.5, −1, −3.
+    #[default]
+    Paper,
+    /// 1 when the format is right and the answer correct, else 0.
+    Binary,
+}
+
+impl Preset {
+    /// The lowest score the preset gives (bad input and bad labels get it).
+    pub fn minimum(self) -> f64 {
+        match self {
+            Preset::Paper => -3.0,
+            Preset::Binary => 0.0,
+        }
+    }
+
+    fn score(self, format_ok: bool, verdict: Option<&Verdict>) -> f64 {
+        match self {
+            Preset::Paper => {
+                let format = if format_ok { 1.0 } else { -1.0 };
+                let answer = match verdict {
+                    Some(Verdict::Correct) if format_ok => 2.0,
+                    Some(Verdict::Wrong(_)) if format_ok => -1.5,
+                    _ => -2.0,
+                };
+                format + answer
+            }
+            Preset::Binary => f64::from(u8::from(format_ok && verdict == Some(&Verdict::Correct))),
+        }
+    }
+}
+
+/// The outcome of scoring one rollout.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// The reward under the chosen preset.
+    pub score: f64,
+    /// Whether the think/answer format rule holds.
+    pub format_ok: bool,
+    /// Whether the rollout earned the answer reward (format right and answer correct).
+    pub correct: bool,
+    /// Why it failed, starting with one of `format`, `unparseable`, `wrong`, `bad_label`,
+    /// `bad_input`, `timeout`; `null` on success.
+    pub reason: Option<String>,
+    /// The label's family, when the label could be read.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub family: Option<String>,
+    /// The label's level, when it records one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub level: Option<u8>,
+}
+
+impl Score {
+    /// The minimum score with a reason, for input that could not be scored at all.
+    pub fn failure(preset: Preset, kind: &str, message: impl std::fmt::Display) -> Score {
+        Score {
+            score: preset.minimum(),
+            format_ok: false,
+            correct: false,
+            reason: Some(format!("{kind}: {message}")),
+            family: None,
+            level: None,
+        }
+    }
+}
+
+const TAGS: [&str; 4] = ["<think>", "</think>", "<answer>", "</answer>"];
+
+/// Check the paper's format rule on a response. `prefilled` counts a `<think>` that the prompt
+/// ended with. Returns why the format fails, or `Ok(())`.
+pub fn check_format(response: &str, prefilled: bool) -> Result<(), String> {
+    let bytes = response.as_bytes();
+    let mut positions = [0isize; 4];
+    for (slot, tag) in TAGS.iter().enumerate() {
+        let mut hits = memmem::find_iter(bytes, tag.as_bytes());
+        let first = hits.next();
+        let count = usize::from(first.is_some()) + hits.take(2).count();
+        let prefill = usize::from(prefilled && slot == 0);
+        let total = count + prefill;
+        if total != 1 {
+            let shown = if total > 2 { "more than twice".to_string() } else { format!("{total} times") };
+            let note = if prefill == 1 { " (counting the pre-filled one)" } else { "" };
+            return Err(format!("{tag} appears {shown}{note}; exactly once is required"));
+        }
+        positions[slot] = first.map_or(-1, |p| p as isize);
+    }
+    if positions.windows(2).any(|w| w[0] >= w[1]) {
+        return Err("tags out of order; required <think> … </think> … <answer> … </answer>".into());
+    }
+    Ok(())
+}
+
+/// The text of the last `<answer>…</answer>` block, trimmed.
+pub fn extract_answer(response: &str) -> Option<&str> {
+    let bytes = response.as_bytes();
+    let open = memmem::rfind(bytes, b"<answer>")?;
+    let start = open + "<answer>".len();
+    let close = memmem::find(&bytes[start..], b"</answer>")?;
+    Some(response[start..start + close].trim())
+}
+
+/// Whether a prompt ends with a pre-filled `<think>`.
+pub fn prompt_prefills_think(prompt: &str) -> bool {
+    prompt.trim_end().ends_with("<think>")
+}
+
+/// Score one rollout against a label string (triad or paper form).
+pub fn score(response: &str, label: &str, prompt: Option<&str>, preset: Preset) -> Score {
+    match Label::parse(label).and_then(|l| l.validate().map(|()| l)) {
+        Ok(label) => score_with_label(response, &label, prompt, preset),
+        Err(e) => Score::failure(preset, "bad_label", e),
+    }
+}
+
+/// Score one rollout against a parsed label.
+pub fn score_with_label(response: &str, label: &Label, prompt: Option<&str>, preset: Preset) -> Score {
+    let prefilled = prompt.map_or_else(|| label.prefill(), prompt_prefills_think);
+    let format = check_format(response, prefilled);
+    let format_ok = format.is_ok();
+    let verdict = if format_ok { extract_answer(response).map(|a| label.judge(a)) } else { None };
+    let reason = match (&format, &verdict) {
+        (Err(e), _) => Some(format!("format: {e}")),
+        (Ok(()), Some(Verdict::Wrong(why))) => Some(format!("wrong: {why}")),
+        (Ok(()), Some(Verdict::Unparseable(why))) => Some(format!("unparseable: {why}")),
+        (Ok(()), None) => Some("unparseable: no answer block".into()),
+        (Ok(()), Some(Verdict::Correct)) => None,
+    };
+    Score {
+        score: preset.score(format_ok, verdict.as_ref()),
+        format_ok,
+        correct: format_ok && verdict == Some(Verdict::Correct),
+        reason,
+        family: Some(label.family_name().to_string()),
+        level: label.level(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LABEL: &str = "(1) A is False\n(2) B is True\n";
+
+    #[test]
+    fn format_rule() {
+        assert!(check_format("<think>x</think><answer>y</answer>", false).is_ok());
+        assert!(check_format("x</think><answer>y</answer>", true).is_ok());
+        assert!(check_format("<think>x</think><answer>y</answer>", true).unwrap_err().contains("pre-filled"));
+        assert!(check_format("<think>x</think><answer>y</answer></answer>", false).is_err());
+        assert!(check_format("<answer>y</answer><think>x</think>", false).unwrap_err().contains("order"));
+        assert!(check_format("", false).is_err());
+        let many = "<answer>".repeat(10_000);
+        assert!(check_format(&many, false).unwrap_err().contains("more than twice"));
+    }
+
+    #[test]
+    fn paper_totals() {
+        let s = |r: &str| score(r, LABEL, None, Preset::Paper).score;
+        assert_eq!(s("…</think><answer>(1) A is False\n(2) B is True</answer>"), 3.0);
+        assert_eq!(s("…</think><answer>(1) A is True\n(2) B is True</answer>"), -0.5);
+        assert_eq!(s("…</think><answer>A is maybe</answer>"), -1.0);
+        assert_eq!(s("<think>…</think><answer>(1) A is False\n(2) B is True</answer>"), -3.0);
+        assert_eq!(s("…</think><answer></answer>"), -1.0);
+    }
+
+    #[test]
+    fn binary_and_reasons() {
+        let ok = score("x</think><answer>A is false, B is true</answer>", LABEL, None, Preset::Binary);
+        assert_eq!((ok.score, ok.correct, ok.reason.as_deref()), (1.0, true, None));
+        let hedge = score("x</think><answer>A is false or true, B is true</answer>", LABEL, None, Preset::Binary);
+        assert_eq!(hedge.score, 0.0);
+        assert!(hedge.reason.unwrap().starts_with("unparseable"));
+        let bad = score("x", "{\"v\": 9, \"family\": \"deduction\", \"level\": 1, \"instance\": {}}", None, Preset::Paper);
+        assert_eq!(bad.score, -3.0);
+        assert!(bad.reason.unwrap().starts_with("bad_label: label version 9"));
+    }
+
+    #[test]
+    fn prompt_decides_prefill_when_given() {
+        let r = "<think>x</think><answer>A is false, B is true</answer>";
+        assert!(score(r, LABEL, Some("chat prompt"), Preset::Paper).correct);
+        assert!(!score(r, LABEL, Some("…<|im_start|>assistant\n<think>"), Preset::Paper).format_ok);
+    }
+
+    #[test]
+    fn last_answer_block_wins() {
+        assert_eq!(extract_answer("<answer>1</answer> <answer> 2 </answer>"), Some("2"));
+        assert_eq!(extract_answer("<answer>1"), None);
+    }
+}
