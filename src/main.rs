@@ -102,8 +102,14 @@ fn parse_levels(text: &str) -> Result<Vec<u8>> {
     let mut levels = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (lo, hi) = part.split_once('-').unwrap_or((part, part));
-        let lo: u8 = lo.trim().parse().with_context(|| format!("bad level {part:?}"))?;
-        let hi: u8 = hi.trim().parse().with_context(|| format!("bad level {part:?}"))?;
+        let lo: u8 = lo
+            .trim()
+            .parse()
+            .with_context(|| format!("bad level {part:?}"))?;
+        let hi: u8 = hi
+            .trim()
+            .parse()
+            .with_context(|| format!("bad level {part:?}"))?;
         if lo > hi {
             bail!("bad level range {part:?}");
         }
@@ -118,12 +124,17 @@ fn parse_levels(text: &str) -> Result<Vec<u8>> {
 }
 
 fn resolve_families(names: Option<&[String]>) -> Result<Vec<&'static dyn DynFamily>> {
-    let Some(names) = names else { return Ok(registry::FAMILIES.to_vec()) };
+    let Some(names) = names else {
+        return Ok(registry::FAMILIES.to_vec());
+    };
     names
         .iter()
         .map(|n| {
             registry::family(n.trim()).with_context(|| {
-                format!("unknown family {n:?}; this build has {}", registry::names().join(", "))
+                format!(
+                    "unknown family {n:?}; this build has {}",
+                    registry::names().join(", ")
+                )
             })
         })
         .collect()
@@ -131,7 +142,10 @@ fn resolve_families(names: Option<&[String]>) -> Result<Vec<&'static dyn DynFami
 
 fn set_threads(threads: Option<usize>) -> Result<()> {
     if let Some(n) = threads {
-        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("thread pool")?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("thread pool")?;
     }
     Ok(())
 }
@@ -142,7 +156,11 @@ fn generate(args: GenerateArgs) -> Result<()> {
     let levels = parse_levels(&args.levels)?;
     for family in &families {
         if let Some(level) = levels.iter().find(|l| !family.levels().contains(l)) {
-            bail!("{} has no level {level} (it has {:?})", family.name(), family.levels());
+            bail!(
+                "{} has no level {level} (it has {:?})",
+                family.name(),
+                family.levels()
+            );
         }
     }
     if !(0.0..=1.0).contains(&args.unsat_ratio) {
@@ -163,24 +181,35 @@ fn generate(args: GenerateArgs) -> Result<()> {
             StyleArg::Paper => PromptStyle::Paper,
         },
         shard_rows: args.shard_rows,
-        options: GenOptions { unsat_ratio: args.unsat_ratio, certify: args.certify },
+        options: GenOptions {
+            unsat_ratio: args.unsat_ratio,
+            certify: args.certify,
+        },
         overwrite: args.overwrite,
         progress: !args.quiet,
     };
     let manifest = dataset::generate(&config)?;
     let shards: usize = manifest.streams.iter().map(|s| s.shards.len()).sum();
-    eprintln!("wrote {} rows in {shards} shards to {}", manifest.total_rows, config.out.display());
+    eprintln!(
+        "wrote {} rows in {shards} shards to {}",
+        manifest.total_rows,
+        config.out.display()
+    );
     Ok(())
 }
 
 fn score(args: ScoreArgs) -> Result<()> {
     set_threads(args.threads)?;
     let input: Box<dyn io::BufRead> = match &args.input {
-        Some(path) => Box::new(BufReader::new(File::open(path).with_context(|| format!("open {}", path.display()))?)),
+        Some(path) => Box::new(BufReader::new(
+            File::open(path).with_context(|| format!("open {}", path.display()))?,
+        )),
         None => Box::new(io::stdin().lock()),
     };
     let output: Box<dyn io::Write> = match &args.output {
-        Some(path) => Box::new(BufWriter::new(File::create(path).with_context(|| format!("create {}", path.display()))?)),
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("create {}", path.display()))?,
+        )),
         None => Box::new(BufWriter::new(io::stdout().lock())),
     };
     let summary = triad::score_file::score_stream(input, output, args.reward)?;
@@ -207,7 +236,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) => {
+        Err(e)
+            if e.downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
+        {
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -95,9 +95,19 @@ pub fn check_format(response: &str, prefilled: bool) -> Result<(), String> {
         let prefill = usize::from(prefilled && slot == 0);
         let total = count + prefill;
         if total != 1 {
-            let shown = if total > 2 { "more than twice".to_string() } else { format!("{total} times") };
-            let note = if prefill == 1 { " (counting the pre-filled one)" } else { "" };
-            return Err(format!("{tag} appears {shown}{note}; exactly once is required"));
+            let shown = if total > 2 {
+                "more than twice".to_string()
+            } else {
+                format!("{total} times")
+            };
+            let note = if prefill == 1 {
+                " (counting the pre-filled one)"
+            } else {
+                ""
+            };
+            return Err(format!(
+                "{tag} appears {shown}{note}; exactly once is required"
+            ));
         }
         positions[slot] = first.map_or(-1, |p| p as isize);
     }
@@ -130,11 +140,20 @@ pub fn score(response: &str, label: &str, prompt: Option<&str>, preset: Preset) 
 }
 
 /// Score one rollout against a parsed label.
-pub fn score_with_label(response: &str, label: &Label, prompt: Option<&str>, preset: Preset) -> Score {
+pub fn score_with_label(
+    response: &str,
+    label: &Label,
+    prompt: Option<&str>,
+    preset: Preset,
+) -> Score {
     let prefilled = prompt.map_or_else(|| label.prefill(), prompt_prefills_think);
     let format = check_format(response, prefilled);
     let format_ok = format.is_ok();
-    let verdict = if format_ok { extract_answer(response).map(|a| label.judge(a)) } else { None };
+    let verdict = if format_ok {
+        extract_answer(response).map(|a| label.judge(a))
+    } else {
+        None
+    };
     let reason = match (&format, &verdict) {
         (Err(e), _) => Some(format!("format: {e}")),
         (Ok(()), Some(Verdict::Wrong(why))) => Some(format!("wrong: {why}")),
@@ -162,46 +181,100 @@ mod tests {
     fn format_rule() {
         assert!(check_format("<think>x</think><answer>y</answer>", false).is_ok());
         assert!(check_format("x</think><answer>y</answer>", true).is_ok());
-        assert!(check_format("<think>x</think><answer>y</answer>", true).unwrap_err().contains("pre-filled"));
+        assert!(
+            check_format("<think>x</think><answer>y</answer>", true)
+                .unwrap_err()
+                .contains("pre-filled")
+        );
         assert!(check_format("<think>x</think><answer>y</answer></answer>", false).is_err());
-        assert!(check_format("<answer>y</answer><think>x</think>", false).unwrap_err().contains("order"));
+        assert!(
+            check_format("<answer>y</answer><think>x</think>", false)
+                .unwrap_err()
+                .contains("order")
+        );
         assert!(check_format("", false).is_err());
-        let many = "<answer>".repeat(10_000);
-        assert!(check_format(&many, false).unwrap_err().contains("more than twice"));
+        let many = format!("<think>x</think>{}", "<answer>".repeat(10_000));
+        assert!(
+            check_format(&many, false)
+                .unwrap_err()
+                .contains("more than twice")
+        );
     }
 
     #[test]
     fn paper_totals() {
         let s = |r: &str| score(r, LABEL, None, Preset::Paper).score;
-        assert_eq!(s("…</think><answer>(1) A is False\n(2) B is True</answer>"), 3.0);
-        assert_eq!(s("…</think><answer>(1) A is True\n(2) B is True</answer>"), -0.5);
+        assert_eq!(
+            s("…</think><answer>(1) A is False\n(2) B is True</answer>"),
+            3.0
+        );
+        assert_eq!(
+            s("…</think><answer>(1) A is True\n(2) B is True</answer>"),
+            -0.5
+        );
         assert_eq!(s("…</think><answer>A is maybe</answer>"), -1.0);
-        assert_eq!(s("<think>…</think><answer>(1) A is False\n(2) B is True</answer>"), -3.0);
+        assert_eq!(
+            s("<think>…</think><answer>(1) A is False\n(2) B is True</answer>"),
+            -3.0
+        );
         assert_eq!(s("…</think><answer></answer>"), -1.0);
     }
 
     #[test]
     fn binary_and_reasons() {
-        let ok = score("x</think><answer>A is false, B is true</answer>", LABEL, None, Preset::Binary);
-        assert_eq!((ok.score, ok.correct, ok.reason.as_deref()), (1.0, true, None));
-        let hedge = score("x</think><answer>A is false or true, B is true</answer>", LABEL, None, Preset::Binary);
+        let ok = score(
+            "x</think><answer>A is false, B is true</answer>",
+            LABEL,
+            None,
+            Preset::Binary,
+        );
+        assert_eq!(
+            (ok.score, ok.correct, ok.reason.as_deref()),
+            (1.0, true, None)
+        );
+        let hedge = score(
+            "x</think><answer>A is false or true, B is true</answer>",
+            LABEL,
+            None,
+            Preset::Binary,
+        );
         assert_eq!(hedge.score, 0.0);
         assert!(hedge.reason.unwrap().starts_with("unparseable"));
-        let bad = score("x", "{\"v\": 9, \"family\": \"deduction\", \"level\": 1, \"instance\": {}}", None, Preset::Paper);
+        let bad = score(
+            "x",
+            "{\"v\": 9, \"family\": \"deduction\", \"level\": 1, \"instance\": {}}",
+            None,
+            Preset::Paper,
+        );
         assert_eq!(bad.score, -3.0);
-        assert!(bad.reason.unwrap().starts_with("bad_label: label version 9"));
+        assert!(
+            bad.reason
+                .unwrap()
+                .starts_with("bad_label: label version 9")
+        );
     }
 
     #[test]
     fn prompt_decides_prefill_when_given() {
         let r = "<think>x</think><answer>A is false, B is true</answer>";
         assert!(score(r, LABEL, Some("chat prompt"), Preset::Paper).correct);
-        assert!(!score(r, LABEL, Some("…<|im_start|>assistant\n<think>"), Preset::Paper).format_ok);
+        assert!(
+            !score(
+                r,
+                LABEL,
+                Some("…<|im_start|>assistant\n<think>"),
+                Preset::Paper
+            )
+            .format_ok
+        );
     }
 
     #[test]
     fn last_answer_block_wins() {
-        assert_eq!(extract_answer("<answer>1</answer> <answer> 2 </answer>"), Some("2"));
+        assert_eq!(
+            extract_answer("<answer>1</answer> <answer> 2 </answer>"),
+            Some("2")
+        );
         assert_eq!(extract_answer("<answer>1"), None);
     }
 }

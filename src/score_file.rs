@@ -47,7 +47,12 @@ pub fn score_line(line: &str, preset: Preset) -> Score {
     match serde_json::from_str::<Rollout>(line) {
         Ok(rollout) => {
             let prompt = rollout.prompt.as_ref().and_then(prompt_text);
-            reward::score(&rollout.response, &label_text(&rollout.label), prompt, preset)
+            reward::score(
+                &rollout.response,
+                &label_text(&rollout.label),
+                prompt,
+                preset,
+            )
         }
         Err(e) => Score::failure(preset, "bad_input", e),
     }
@@ -75,12 +80,20 @@ pub struct Summary {
 
 impl Summary {
     fn add(&mut self, score: &Score) {
-        let key = (score.family.clone().unwrap_or_else(|| "-".into()), score.level);
+        let key = (
+            score.family.clone().unwrap_or_else(|| "-".into()),
+            score.level,
+        );
         let tally = self.groups.entry(key).or_default();
         tally.count += 1;
         tally.correct += u64::from(score.correct);
         tally.score_sum += score.score;
-        tally.format_failures += u64::from(score.reason.as_deref().is_some_and(|r| r.starts_with("format")));
+        tally.format_failures += u64::from(
+            score
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("format")),
+        );
     }
 
     /// Rollouts scored in all.
@@ -91,7 +104,11 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{:<12} {:>5} {:>9} {:>9} {:>11} {:>12}", "family", "level", "rollouts", "accuracy", "mean reward", "format fail")?;
+        writeln!(
+            f,
+            "{:<12} {:>5} {:>9} {:>9} {:>11} {:>12}",
+            "family", "level", "rollouts", "accuracy", "mean reward", "format fail"
+        )?;
         for ((family, level), t) in &self.groups {
             let n = t.count.max(1) as f64;
             let level = level.map_or("-".to_string(), |l| l.to_string());
@@ -109,7 +126,11 @@ impl fmt::Display for Summary {
 }
 
 /// Score every line of `input` to `output`, in order; returns the summary.
-pub fn score_stream(input: impl BufRead, mut output: impl Write, preset: Preset) -> std::io::Result<Summary> {
+pub fn score_stream(
+    input: impl BufRead,
+    mut output: impl Write,
+    preset: Preset,
+) -> std::io::Result<Summary> {
     let mut summary = Summary::default();
     let mut lines = input.lines();
     loop {
@@ -117,7 +138,10 @@ pub fn score_stream(input: impl BufRead, mut output: impl Write, preset: Preset)
         if chunk.is_empty() {
             break;
         }
-        let scores: Vec<Score> = chunk.par_iter().map(|line| score_line(line, preset)).collect();
+        let scores: Vec<Score> = chunk
+            .par_iter()
+            .map(|line| score_line(line, preset))
+            .collect();
         for score in &scores {
             serde_json::to_writer(&mut output, score)?;
             output.write_all(b"\n")?;

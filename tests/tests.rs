@@ -1,1 +1,9 @@
+//! triad's integration tests: one binary made of modules (ripgrep's layout).
 
+mod util;
+
+mod generate;
+mod paper;
+mod pyarrow;
+mod schemas;
+mod score_cli;

@@ -41,9 +41,33 @@ pub fn statements<V: Copy>(
     names: &[&str],
     values: &[(&str, V)],
 ) -> Result<Vec<V>, String> {
+    let stated = all_statements(answer, names, values)?;
+    let mut out = Vec::with_capacity(names.len());
+    let mut missing = Vec::new();
+    for (name, found) in names.iter().zip(stated) {
+        match found.as_slice() {
+            [one] => out.push(*one),
+            [] => missing.push(*name),
+            _ => return Err(format!("states `{name}` more than once")),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(format!("no value for {}", missing.join(", ")));
+    }
+    Ok(out)
+}
+
+/// Every value stated for each name, in the order of `names` (for labels that repeat a name, as
+/// some of the paper's do). Unknown names and value words outside a statement are errors.
+pub fn all_statements<V: Copy>(
+    answer: &str,
+    names: &[&str],
+    values: &[(&str, V)],
+) -> Result<Vec<Vec<V>>, String> {
     let tokens = tokens(answer);
-    let mut found: Vec<Option<V>> = vec![None; names.len()];
-    for window in tokens.windows(3) {
+    let mut found: Vec<Vec<V>> = vec![Vec::new(); names.len()];
+    let mut consumed = vec![false; tokens.len()];
+    for (at, window) in tokens.windows(3).enumerate() {
         let [name, sep, value] = window else {
             unreachable!()
         };
@@ -57,21 +81,18 @@ pub fn statements<V: Copy>(
         let Some(slot) = names.iter().position(|n| n.eq_ignore_ascii_case(name)) else {
             return Err(format!("names unknown `{name}`"));
         };
-        if found[slot].is_some() {
-            return Err(format!("states `{}` more than once", names[slot]));
-        }
-        found[slot] = Some(meaning);
+        found[slot].push(meaning);
+        consumed[at + 2] = true;
     }
-    let missing: Vec<&str> = names
+    // A value word that is not the value of a statement is a hedge: `A is false or true`.
+    let stray = tokens
         .iter()
-        .zip(&found)
-        .filter(|(_, v)| v.is_none())
-        .map(|(n, _)| *n)
-        .collect();
-    if !missing.is_empty() {
-        return Err(format!("no value for {}", missing.join(", ")));
+        .zip(&consumed)
+        .find(|(t, used)| !**used && values.iter().any(|(w, _)| w.eq_ignore_ascii_case(t)));
+    if let Some((word, _)) = stray {
+        return Err(format!("`{word}` outside a statement (a hedge?)"));
     }
-    Ok(found.into_iter().map(|v| v.expect("checked")).collect())
+    Ok(found)
 }
 
 /// Whether any `NAME is VALUE` statement appears at all (used to spot hedges between an
@@ -145,6 +166,12 @@ mod tests {
                 .contains("unknown")
         );
         assert!(statements("A is not true", &["A"], TF).is_err());
+        assert!(
+            statements("A is false or true", &["A"], TF)
+                .unwrap_err()
+                .contains("hedge")
+        );
+        assert!(statements("A is false/true", &["A"], TF).is_err());
     }
 
     #[test]

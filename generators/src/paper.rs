@@ -79,26 +79,47 @@ fn numbered_statement(line: &str, words: &[(&str, bool)]) -> Option<(String, boo
     Some((name.to_string(), value))
 }
 
+/// The paper's labels can name a goal twice (about 2% of its abduction rows); such a name must
+/// then be stated as many times as the label states it, with the label's value each time.
 fn judge_pairs(pairs: &[(String, bool)], text: &str, words: &[(&str, bool)]) -> Verdict {
-    let names: Vec<&str> = pairs.iter().map(|(n, _)| n.as_str()).collect();
-    match answer::statements(text, &names, words) {
-        Err(e) => Verdict::Unparseable(e),
-        Ok(values) => {
-            let wrong: Vec<&str> = pairs
-                .iter()
-                .zip(&values)
-                .filter(|((_, want), got)| want != *got)
-                .map(|((n, _), _)| n.as_str())
-                .collect();
-            if wrong.is_empty() {
-                Verdict::Correct
-            } else {
-                Verdict::Wrong(format!(
-                    "differs from the stored answer at {}",
-                    wrong.join(", ")
-                ))
+    let mut names: Vec<&str> = Vec::new();
+    let mut expected: Vec<Vec<bool>> = Vec::new();
+    for (name, value) in pairs {
+        match names.iter().position(|n| n == name) {
+            Some(i) => expected[i].push(*value),
+            None => {
+                names.push(name);
+                expected.push(vec![*value]);
             }
         }
+    }
+    let stated = match answer::all_statements(text, &names, words) {
+        Ok(stated) => stated,
+        Err(e) => return Verdict::Unparseable(e),
+    };
+    let mut wrong = Vec::new();
+    for ((name, want), got) in names.iter().zip(&expected).zip(&stated) {
+        if got.is_empty() {
+            return Verdict::Unparseable(format!("no value for {name}"));
+        }
+        if got.len() != want.len() {
+            return Verdict::Unparseable(format!(
+                "states `{name}` {} times, expected {}",
+                got.len(),
+                want.len()
+            ));
+        }
+        if got != want {
+            wrong.push(*name);
+        }
+    }
+    if wrong.is_empty() {
+        Verdict::Correct
+    } else {
+        Verdict::Wrong(format!(
+            "differs from the stored answer at {}",
+            wrong.join(", ")
+        ))
     }
 }
 

@@ -18,8 +18,16 @@ fn front_matter(manifest: &Manifest) -> String {
             continue;
         }
         seen.push(key);
-        let _ = writeln!(configs, "- config_name: {}-level-{}\n  data_files:", stream.family, stream.level);
-        for split in manifest.streams.iter().filter(|s| s.family == stream.family && s.level == stream.level) {
+        let _ = writeln!(
+            configs,
+            "- config_name: {}-level-{}\n  data_files:",
+            stream.family, stream.level
+        );
+        for split in manifest
+            .streams
+            .iter()
+            .filter(|s| s.family == stream.family && s.level == stream.level)
+        {
             let _ = writeln!(
                 configs,
                 "  - split: {}\n    path: {}/level-{}/{}-*.parquet",
@@ -32,7 +40,11 @@ fn front_matter(manifest: &Manifest) -> String {
 }
 
 /// Write `README.md` into the dataset directory.
-pub fn write(out: &Path, manifest: &Manifest, families: &[&'static dyn DynFamily]) -> Result<(), DatasetError> {
+pub fn write(
+    out: &Path,
+    manifest: &Manifest,
+    families: &[&'static dyn DynFamily],
+) -> Result<(), DatasetError> {
     let mut text = front_matter(manifest);
     let _ = write!(
         text,
@@ -51,13 +63,24 @@ pub fn write(out: &Path, manifest: &Manifest, families: &[&'static dyn DynFamily
         let _ = writeln!(
             text,
             "| {} | {} | {} | {} | {} | {} | {} |",
-            s.family, s.level, s.split, s.rows, s.requested, s.candidates, s.shards.len()
+            s.family,
+            s.level,
+            s.split,
+            s.rows,
+            s.requested,
+            s.candidates,
+            s.shards.len()
         );
     }
     text.push_str("\n## Levels\n\n");
     for family in families {
         for level in family.levels() {
-            let _ = writeln!(text, "- {} level {level}: {}", family.name(), family.describe_level(level));
+            let _ = writeln!(
+                text,
+                "- {} level {level}: {}",
+                family.name(),
+                family.describe_level(level)
+            );
         }
     }
     text.push_str(

@@ -66,7 +66,10 @@ struct StreamSpec<'a> {
 
 impl StreamSpec<'_> {
     fn dir(&self) -> PathBuf {
-        self.config.out.join(self.family.name()).join(format!("level-{}", self.level))
+        self.config
+            .out
+            .join(self.family.name())
+            .join(format!("level-{}", self.level))
     }
 
     fn num_shards(&self) -> u64 {
@@ -74,7 +77,11 @@ impl StreamSpec<'_> {
     }
 
     fn shard_name(&self, index: u64) -> String {
-        format!("{}-{index:05}-of-{:05}.parquet", self.split, self.num_shards())
+        format!(
+            "{}-{index:05}-of-{:05}.parquet",
+            self.split,
+            self.num_shards()
+        )
     }
 
     /// Hash of everything that decides this stream's bytes.
@@ -107,13 +114,23 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     fn new(spec: &'a StreamSpec<'a>) -> Cursor<'a> {
         let batch = (16 * rayon::current_num_threads() as u64).max(64);
-        Cursor { spec, next_candidate: 0, pending: VecDeque::new(), misses: 0, exhausted: false, batch }
+        Cursor {
+            spec,
+            next_candidate: 0,
+            pending: VecDeque::new(),
+            misses: 0,
+            exhausted: false,
+            batch,
+        }
     }
 
-    /// Continue from a finished shard: drop anything computed ahead of it.
-    fn reset(&mut self, next_candidate: u64) {
+    /// Continue from a finished shard: drop anything computed ahead of it, and forget the dropped
+    /// items' content so they count as new when the stream reaches them again.
+    fn reset(&mut self, next_candidate: u64, seen: &mut HashSet<u128>) {
         self.next_candidate = next_candidate;
-        self.pending.clear();
+        for (_, item) in self.pending.drain(..) {
+            seen.remove(&item.key);
+        }
         self.misses = 0;
         self.exhausted = false;
     }
@@ -134,7 +151,11 @@ impl<'a> Cursor<'a> {
         let config = self.spec.config;
         let candidates: Vec<Option<Item>> = (start..start + self.batch)
             .into_par_iter()
-            .map(|j| self.spec.family.candidate(&self.coords(j), &config.options, config.style))
+            .map(|j| {
+                self.spec
+                    .family
+                    .candidate(&self.coords(j), &config.options, config.style)
+            })
             .collect::<Result<_, _>>()?;
         for (j, candidate) in (start..).zip(candidates) {
             match candidate {
@@ -155,7 +176,11 @@ impl<'a> Cursor<'a> {
         Ok(())
     }
 
-    fn take(&mut self, want: u64, seen: &mut HashSet<u128>) -> Result<Vec<(u64, Item)>, DatasetError> {
+    fn take(
+        &mut self,
+        want: u64,
+        seen: &mut HashSet<u128>,
+    ) -> Result<Vec<(u64, Item)>, DatasetError> {
         let mut out = Vec::with_capacity(want as usize);
         while (out.len() as u64) < want {
             if let Some(next) = self.pending.pop_front() {
@@ -176,10 +201,19 @@ pub fn generate(config: &GenerateConfig) -> Result<Manifest, DatasetError> {
     let specs = stream_specs(config);
     let total: u64 = specs.iter().map(|s| s.requested).sum();
     let progress = progress_bar(config.progress, total);
-    let mut manifest =
-        Manifest::new(config.seed, config.style, config.options.unsat_ratio, config.shard_rows);
+    let mut manifest = Manifest::new(
+        config.seed,
+        config.style,
+        config.options.unsat_ratio,
+        config.shard_rows,
+    );
     for spec in &specs {
-        progress.set_message(format!("{} level {} {}", spec.family.name(), spec.level, spec.split));
+        progress.set_message(format!(
+            "{} level {} {}",
+            spec.family.name(),
+            spec.level,
+            spec.split
+        ));
         let entry = generate_stream(spec, &progress)?;
         if entry.exhausted {
             progress.suspend(|| {
@@ -204,7 +238,13 @@ fn stream_specs(config: &GenerateConfig) -> Vec<StreamSpec<'_>> {
         for &level in &config.levels {
             for (split, requested) in [(Split::Train, config.train), (Split::Test, config.test)] {
                 if requested > 0 {
-                    specs.push(StreamSpec { config, family, level, split, requested });
+                    specs.push(StreamSpec {
+                        config,
+                        family,
+                        level,
+                        split,
+                        requested,
+                    });
                 }
             }
         }
@@ -218,22 +258,31 @@ fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
     }
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} items ({per_sec}, eta {eta}) {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} items ({per_sec}, eta {eta}) {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar
 }
 
 fn relative(out: &Path, path: &Path) -> String {
-    path.strip_prefix(out).unwrap_or(path).components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    path.strip_prefix(out)
+        .unwrap_or(path)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Remove (with `--overwrite`) or refuse shard files of this split that this configuration would
 /// not write: leftovers of another `--train`/`--test`/`--shard-rows`.
 fn clear_foreign(spec: &StreamSpec<'_>) -> Result<(), DatasetError> {
     let dir = spec.dir();
-    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(()) };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
     let planned: HashSet<String> = (0..spec.num_shards()).map(|i| spec.shard_name(i)).collect();
     let prefix = format!("{}-", spec.split);
     for entry in entries.flatten() {
@@ -248,7 +297,10 @@ fn clear_foreign(spec: &StreamSpec<'_>) -> Result<(), DatasetError> {
     Ok(())
 }
 
-fn generate_stream(spec: &StreamSpec<'_>, progress: &ProgressBar) -> Result<StreamEntry, DatasetError> {
+fn generate_stream(
+    spec: &StreamSpec<'_>,
+    progress: &ProgressBar,
+) -> Result<StreamEntry, DatasetError> {
     clear_foreign(spec)?;
     let config_hash = spec.config_hash();
     let mut seen: HashSet<u128> = HashSet::new();
@@ -261,12 +313,17 @@ fn generate_stream(spec: &StreamSpec<'_>, progress: &ProgressBar) -> Result<Stre
         let want = spec.config.shard_rows.min(spec.requested - rows_written);
         if let Some(existing) = reuse_existing(&path, &config_hash, want, spec.config.overwrite)? {
             let rows = existing.ids.len() as u64;
-            seen.extend(existing.ids.iter().copied());
             stream_next = existing.next_candidate.unwrap_or_default();
-            cursor.reset(stream_next);
+            cursor.reset(stream_next, &mut seen);
+            seen.extend(existing.ids.iter().copied());
             rows_written += rows;
             progress.inc(rows);
-            shards.push(ShardEntry { path: relative(&spec.config.out, &path), rows, bytes: existing.bytes, sha256: existing.sha256 });
+            shards.push(ShardEntry {
+                path: relative(&spec.config.out, &path),
+                rows,
+                bytes: existing.bytes,
+                sha256: existing.sha256,
+            });
             if rows < want {
                 break;
             }
@@ -281,7 +338,12 @@ fn generate_stream(spec: &StreamSpec<'_>, progress: &ProgressBar) -> Result<Stre
         let rows: Vec<Row> = taken
             .into_iter()
             .enumerate()
-            .map(|(i, (candidate, item))| Row { item, split: spec.split, index: rows_written + i as u64, candidate })
+            .map(|(i, (candidate, item))| Row {
+                item,
+                split: spec.split,
+                index: rows_written + i as u64,
+                candidate,
+            })
             .collect();
         let metadata = [
             (shard::META_CONFIG, config_hash.clone()),
@@ -292,7 +354,12 @@ fn generate_stream(spec: &StreamSpec<'_>, progress: &ProgressBar) -> Result<Stre
         shard::write_atomic(&path, &bytes)?;
         rows_written += rows.len() as u64;
         progress.inc(rows.len() as u64);
-        shards.push(ShardEntry { path: relative(&spec.config.out, &path), rows: rows.len() as u64, bytes: bytes.len() as u64, sha256: shard::sha256_hex(&bytes) });
+        shards.push(ShardEntry {
+            path: relative(&spec.config.out, &path),
+            rows: rows.len() as u64,
+            bytes: bytes.len() as u64,
+            sha256: shard::sha256_hex(&bytes),
+        });
         if (rows.len() as u64) < want {
             break;
         }
@@ -322,10 +389,16 @@ fn reuse_existing(
         return Ok(None);
     }
     match shard::read_existing(path) {
-        Ok(existing) if existing.config.as_deref() == Some(config_hash) && existing.next_candidate.is_some() && existing.ids.len() as u64 <= want => {
+        Ok(existing)
+            if existing.config.as_deref() == Some(config_hash)
+                && existing.next_candidate.is_some()
+                && existing.ids.len() as u64 <= want =>
+        {
             Ok(Some(existing))
         }
         _ if overwrite => Ok(None),
-        _ => Err(DatasetError::Foreign { path: path.to_path_buf() }),
+        _ => Err(DatasetError::Foreign {
+            path: path.to_path_buf(),
+        }),
     }
 }

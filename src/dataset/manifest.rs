@@ -70,7 +70,12 @@ pub struct ShardEntry {
 
 impl Manifest {
     /// A manifest with no streams yet.
-    pub fn new(seed: u64, prompt_style: PromptStyle, unsat_ratio: f64, shard_rows: u64) -> Manifest {
+    pub fn new(
+        seed: u64,
+        prompt_style: PromptStyle,
+        unsat_ratio: f64,
+        shard_rows: u64,
+    ) -> Manifest {
         Manifest {
             format: "triad-dataset".into(),
             format_version: FORMAT_VERSION,

@@ -46,7 +46,9 @@ pub enum DatasetError {
     #[error("generation: {0}")]
     Generate(#[from] triad_generators::GenError),
     /// The output directory holds shards of another configuration.
-    #[error("{path} was written with a different configuration; pass --overwrite or choose another --out")]
+    #[error(
+        "{path} was written with a different configuration; pass --overwrite or choose another --out"
+    )]
     Foreign {
         /// The shard.
         path: PathBuf,
@@ -66,6 +68,9 @@ pub enum DatasetError {
 
 impl DatasetError {
     fn io(path: &Path, source: std::io::Error) -> DatasetError {
-        DatasetError::Io { path: path.to_path_buf(), source }
+        DatasetError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }

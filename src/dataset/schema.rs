@@ -15,16 +15,37 @@ use triad_generators::registry;
 
 /// Documentation of the fixed columns, in order.
 pub const FIXED_COLUMNS: &[(&str, &str)] = &[
-    ("data_source", "`triad/<family>`: verl's reward dispatch key"),
-    ("prompt", "chat messages [{role, content}]; the paper style is one user message holding the pre-rendered Qwen string"),
+    (
+        "data_source",
+        "`triad/<family>`: verl's reward dispatch key",
+    ),
+    (
+        "prompt",
+        "chat messages [{role, content}]; the paper style is one user message holding the pre-rendered Qwen string",
+    ),
     ("ability", "the family name"),
-    ("reward_model", "{style: \"rule\", ground_truth: <label JSON>} as verl expects"),
-    ("extra_info", "{split, index, family, level, id, candidate}: provenance; `candidate` is the item's index in its seeded stream"),
-    ("label", "the self-contained label JSON (same as reward_model.ground_truth), for OpenRLHF --data.label_key label"),
-    ("id", "content hash (32 hex digits): equal ids are the same task"),
+    (
+        "reward_model",
+        "{style: \"rule\", ground_truth: <label JSON>} as verl expects",
+    ),
+    (
+        "extra_info",
+        "{split, index, family, level, id, candidate}: provenance; `candidate` is the item's index in its seeded stream",
+    ),
+    (
+        "label",
+        "the self-contained label JSON (same as reward_model.ground_truth), for OpenRLHF --data.label_key label",
+    ),
+    (
+        "id",
+        "content hash (32 hex digits): equal ids are the same task",
+    ),
     ("family", "deduction | induction | abduction"),
     ("level", "1–5 paper-compatible, 6–10 extended"),
-    ("answer", "the reference answer text (what goes inside <answer>…</answer>); an SFT target"),
+    (
+        "answer",
+        "the reference answer text (what goes inside <answer>…</answer>); an SFT target",
+    ),
 ];
 
 fn utf8(name: &str) -> Field {
@@ -75,7 +96,10 @@ fn kind_type(kind: FieldKind) -> DataType {
 
 /// The struct fields of a family's column.
 pub fn family_fields(specs: &[FieldSpec]) -> Fields {
-    specs.iter().map(|s| Field::new(s.name, kind_type(s.kind), s.nullable)).collect()
+    specs
+        .iter()
+        .map(|s| Field::new(s.name, kind_type(s.kind), s.nullable))
+        .collect()
 }
 
 /// The row schema.
@@ -88,7 +112,11 @@ pub fn row_schema() -> SchemaRef {
             false,
         ),
         utf8("ability"),
-        Field::new("reward_model", DataType::Struct(reward_model_fields()), false),
+        Field::new(
+            "reward_model",
+            DataType::Struct(reward_model_fields()),
+            false,
+        ),
         Field::new("extra_info", DataType::Struct(extra_info_fields()), false),
         utf8("label"),
         utf8("id"),
@@ -97,7 +125,11 @@ pub fn row_schema() -> SchemaRef {
         utf8("answer"),
     ];
     for family in registry::FAMILIES {
-        fields.push(Field::new(family.name(), DataType::Struct(family_fields(family.fields())), true));
+        fields.push(Field::new(
+            family.name(),
+            DataType::Struct(family_fields(family.fields())),
+            true,
+        ));
     }
     Arc::new(Schema::new(fields))
 }
@@ -110,8 +142,10 @@ pub fn type_name(data_type: &DataType) -> String {
         DataType::Boolean => "bool".into(),
         DataType::List(item) => format!("list<{}>", type_name(item.data_type())),
         DataType::Struct(fields) => {
-            let inner: Vec<String> =
-                fields.iter().map(|f| format!("{}: {}", f.name(), type_name(f.data_type()))).collect();
+            let inner: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{}: {}", f.name(), type_name(f.data_type())))
+                .collect();
             format!("struct<{}>", inner.join(", "))
         }
         other => format!("{other:?}"),
@@ -127,7 +161,12 @@ pub fn describe() -> Value {
             .iter()
             .find(|(name, _)| name == field.name())
             .map(|(_, doc)| doc.to_string())
-            .unwrap_or_else(|| format!("the {} instance, null on other families' rows", field.name()));
+            .unwrap_or_else(|| {
+                format!(
+                    "the {} instance, null on other families' rows",
+                    field.name()
+                )
+            });
         let mut column = json!({
             "name": field.name(),
             "type": type_name(field.data_type()),

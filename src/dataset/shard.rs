@@ -16,14 +16,14 @@ use arrow::datatypes::DataType;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
 use sha2::{Digest, Sha256};
 use triad_generators::fields::{FieldKind, FieldValue};
 use triad_generators::{Item, Split, registry};
 
-use super::schema;
 use super::DatasetError;
+use super::schema;
 
 /// One row to write: an item and where it sits.
 #[derive(Clone, Debug)]
@@ -66,17 +66,27 @@ fn prompts(rows: &[Row]) -> ArrayRef {
 fn reward_models(rows: &[Row]) -> ArrayRef {
     let style = strings(rows.iter().map(|_| "rule"));
     let truth = strings(rows.iter().map(|r| r.item.label.as_str()));
-    Arc::new(StructArray::new(schema::reward_model_fields(), vec![style, truth], None))
+    Arc::new(StructArray::new(
+        schema::reward_model_fields(),
+        vec![style, truth],
+        None,
+    ))
 }
 
 fn extra_infos(rows: &[Row], ids: &[String]) -> ArrayRef {
     let columns: Vec<ArrayRef> = vec![
         strings(rows.iter().map(|r| r.split.name())),
-        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.index as i64))),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| r.index as i64),
+        )),
         strings(rows.iter().map(|r| r.item.family)),
-        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| i64::from(r.item.level)))),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| i64::from(r.item.level)),
+        )),
         strings(ids.iter().map(String::as_str)),
-        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.candidate as i64))),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| r.candidate as i64),
+        )),
     ];
     Arc::new(StructArray::new(schema::extra_info_fields(), columns, None))
 }
@@ -116,8 +126,8 @@ fn field_column(kind: FieldKind, values: &[Option<&FieldValue>]) -> ArrayRef {
             Arc::new(builder.finish())
         }
         FieldKind::BoolList => {
-            let mut builder =
-                ListBuilder::new(BooleanBuilder::new()).with_field(schema::list_item(DataType::Boolean, false));
+            let mut builder = ListBuilder::new(BooleanBuilder::new())
+                .with_field(schema::list_item(DataType::Boolean, false));
             for v in values {
                 match v {
                     Some(FieldValue::BoolList(list)) => {
@@ -131,8 +141,8 @@ fn field_column(kind: FieldKind, values: &[Option<&FieldValue>]) -> ArrayRef {
             Arc::new(builder.finish())
         }
         FieldKind::StrList => {
-            let mut builder =
-                ListBuilder::new(StringBuilder::new()).with_field(schema::list_item(DataType::Utf8, false));
+            let mut builder = ListBuilder::new(StringBuilder::new())
+                .with_field(schema::list_item(DataType::Utf8, false));
             for v in values {
                 match v {
                     Some(FieldValue::StrList(list)) => {
@@ -150,25 +160,41 @@ fn field_column(kind: FieldKind, values: &[Option<&FieldValue>]) -> ArrayRef {
 
 fn family_column(family: &dyn triad_generators::DynFamily, rows: &[Row]) -> ArrayRef {
     let specs = family.fields();
-    let mine: Vec<bool> = rows.iter().map(|r| r.item.family == family.name()).collect();
+    let mine: Vec<bool> = rows
+        .iter()
+        .map(|r| r.item.family == family.name())
+        .collect();
     let children: Vec<ArrayRef> = specs
         .iter()
         .enumerate()
         .map(|(i, spec)| {
-            let values: Vec<Option<&FieldValue>> =
-                rows.iter().zip(&mine).map(|(r, m)| m.then(|| &r.item.fields[i])).collect();
+            let values: Vec<Option<&FieldValue>> = rows
+                .iter()
+                .zip(&mine)
+                .map(|(r, m)| m.then(|| &r.item.fields[i]))
+                .collect();
             field_column(spec.kind, &values)
         })
         .collect();
     let nulls = NullBuffer::from(mine);
-    Arc::new(StructArray::new(schema::family_fields(specs), children, Some(nulls)))
+    Arc::new(StructArray::new(
+        schema::family_fields(specs),
+        children,
+        Some(nulls),
+    ))
 }
 
 /// Build the record batch of a shard.
 pub fn record_batch(rows: &[Row]) -> Result<RecordBatch, DatasetError> {
     let ids: Vec<String> = rows.iter().map(|r| r.item.id()).collect();
     let mut columns: Vec<ArrayRef> = vec![
-        strings(rows.iter().map(|r| format!("triad/{}", r.item.family)).collect::<Vec<_>>().iter().map(String::as_str)),
+        strings(
+            rows.iter()
+                .map(|r| format!("triad/{}", r.item.family))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str),
+        ),
         prompts(rows),
         strings(rows.iter().map(|r| r.item.family)),
         reward_models(rows),
@@ -176,7 +202,9 @@ pub fn record_batch(rows: &[Row]) -> Result<RecordBatch, DatasetError> {
         strings(rows.iter().map(|r| r.item.label.as_str())),
         strings(ids.iter().map(String::as_str)),
         strings(rows.iter().map(|r| r.item.family)),
-        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| i64::from(r.item.level)))),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| i64::from(r.item.level)),
+        )),
         strings(rows.iter().map(|r| r.item.answer.as_str())),
     ];
     for family in registry::FAMILIES {
@@ -214,7 +242,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DatasetError> {
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("shard");
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     let mut file = fs::File::create(&tmp).map_err(|e| DatasetError::io(&tmp, e))?;
-    file.write_all(bytes).map_err(|e| DatasetError::io(&tmp, e))?;
+    file.write_all(bytes)
+        .map_err(|e| DatasetError::io(&tmp, e))?;
     file.sync_all().map_err(|e| DatasetError::io(&tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| DatasetError::io(path, e))?;
     Ok(())
@@ -245,17 +274,34 @@ pub fn read_existing(path: &Path) -> Result<ExistingShard, DatasetError> {
     let bytes = fs::read(path).map_err(|e| DatasetError::io(path, e))?;
     let sha256 = sha256_hex(&bytes);
     let size = bytes.len() as u64;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
-        .map_err(|e| DatasetError::Parquet { path: path.to_path_buf(), source: e })?;
-    let kv = builder.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
-    let lookup = |key: &str| kv.iter().find(|k| k.key == key).and_then(|k| k.value.clone());
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).map_err(|e| {
+            DatasetError::Parquet {
+                path: path.to_path_buf(),
+                source: e,
+            }
+        })?;
+    let kv = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned()
+        .unwrap_or_default();
+    let lookup = |key: &str| {
+        kv.iter()
+            .find(|k| k.key == key)
+            .and_then(|k| k.value.clone())
+    };
     let config = lookup(META_CONFIG);
     let next_candidate = lookup(META_NEXT_CANDIDATE).and_then(|v| v.parse().ok());
     let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), ["id"]);
     let reader = builder
         .with_projection(mask)
         .build()
-        .map_err(|e| DatasetError::Parquet { path: path.to_path_buf(), source: e })?;
+        .map_err(|e| DatasetError::Parquet {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
     let mut ids = Vec::new();
     for batch in reader {
         let batch = batch?;
@@ -265,12 +311,19 @@ pub fn read_existing(path: &Path) -> Result<ExistingShard, DatasetError> {
             .ok_or_else(|| DatasetError::Invalid(format!("{}: no id column", path.display())))?;
         for id in column.iter().flatten() {
             ids.push(
-                u128::from_str_radix(id, 16)
-                    .map_err(|_| DatasetError::Invalid(format!("{}: bad id {id}", path.display())))?,
+                u128::from_str_radix(id, 16).map_err(|_| {
+                    DatasetError::Invalid(format!("{}: bad id {id}", path.display()))
+                })?,
             );
         }
     }
-    Ok(ExistingShard { config, next_candidate, ids, sha256, bytes: size })
+    Ok(ExistingShard {
+        config,
+        next_candidate,
+        ids,
+        sha256,
+        bytes: size,
+    })
 }
 
 /// Read every row of a shard back as one record batch per row group (tests, verify, audits).
@@ -278,11 +331,17 @@ pub fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, DatasetError> {
     let file = fs::File::open(path).map_err(|e| DatasetError::io(path, e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
-        .map_err(|e| DatasetError::Parquet { path: path.to_path_buf(), source: e })?;
+        .map_err(|e| DatasetError::Parquet {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
     Ok(reader.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// The string column `name` of a batch.
 pub fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a StringArray> {
-    batch.column_by_name(name)?.as_any().downcast_ref::<StringArray>()
+    batch
+        .column_by_name(name)?
+        .as_any()
+        .downcast_ref::<StringArray>()
 }

@@ -1,0 +1,104 @@
+//! Helpers: the built binary, temporary directories, the Python interpreter the tests use.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Run the `triad` binary with arguments; panics with its stderr on failure.
+pub fn triad(args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_triad"))
+        .args(args)
+        .output()
+        .expect("run triad");
+    assert!(
+        output.status.success(),
+        "triad {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Run `triad` with standard input.
+pub fn triad_stdin(args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_triad"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn triad");
+    let mut input = child.stdin.take().unwrap();
+    let text = stdin.to_string();
+    let writer = std::thread::spawn(move || input.write_all(text.as_bytes()));
+    let output = child.wait_with_output().expect("wait triad");
+    writer.join().unwrap().unwrap();
+    output
+}
+
+/// Generate a small dataset into `dir` with extra arguments.
+pub fn generate(dir: &Path, extra: &[&str]) {
+    let out = dir.to_str().unwrap();
+    let mut args = vec!["generate", "--out", out, "--quiet"];
+    args.extend_from_slice(extra);
+    triad(&args);
+}
+
+/// The Python interpreter for tests: `$TRIAD_PYTHON`, else the repository's `.venv`, else
+/// `python3`. It must have pyarrow and jsonschema (`.ci/run` installs them).
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("TRIAD_PYTHON") {
+        return p.into();
+    }
+    let venv = repo().join(".venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        "python3".into()
+    }
+}
+
+/// Run a test script from `tests/python/` with arguments; panics with its output on failure.
+pub fn run_python(script: &str, args: &[&str]) -> String {
+    let output = Command::new(python())
+        .arg(repo().join("tests/python").join(script))
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The paper's released test splits (`../shared/reference/paper`).
+pub fn paper_reference() -> PathBuf {
+    std::env::var_os("TRIAD_PAPER_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/reference/paper"))
+}
+
+/// All shard files under a dataset directory, sorted.
+pub fn shards(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
