@@ -189,3 +189,69 @@ fn generated_levels_match_the_paper_distribution() {
         );
     }
 }
+
+fn induction_rows(path: &Path) -> Vec<(String, Vec<i64>)> {
+    let mut out = Vec::new();
+    for batch in read_batches(path).unwrap() {
+        let prompts = batch.column_by_name("prompt").unwrap().as_list::<i32>();
+        let sequences = batch
+            .column_by_name("complete_sequence")
+            .unwrap()
+            .as_list::<i32>();
+        for i in 0..batch.num_rows() {
+            let messages = prompts.value(i);
+            let content = struct_child(messages.as_ref(), "content")
+                .as_string::<i32>()
+                .value(0)
+                .to_string();
+            let seq = sequences.value(i);
+            let seq = seq.as_primitive::<arrow::datatypes::Int64Type>();
+            out.push((content, seq.values().to_vec()));
+        }
+    }
+    out
+}
+
+/// The `paper` style renders the released induction prompts byte for byte; and the determinacy
+/// check finds the released items whose answer the visible terms do not determine.
+#[test]
+fn paper_style_is_byte_identical_to_released_induction_rows() {
+    use triad::generators::families::induction::{Induction, InductionInstance, determined};
+    let mut rows = 0;
+    for level in 1..=5u8 {
+        let path = paper_reference().join(format!("induction-level-{level}-test.parquet"));
+        let mut ambiguous = 0;
+        let all = induction_rows(&path);
+        for (prompt, sequence) in &all {
+            let user = prompt.split("<|im_start|>user\n").nth(1).unwrap();
+            let list = user.lines().nth(1).unwrap();
+            let items: Vec<&str> = list.trim_matches(['[', ']']).split(", ").collect();
+            let masked = items.iter().position(|t| *t == "'?'").unwrap();
+            let instance = InductionInstance {
+                sequence: sequence.clone(),
+                masked: vec![masked],
+                rule: String::new(),
+                missing_term_header: user
+                    .starts_with("Given the following sequence with a missing term,"),
+                checked_level: level,
+            };
+            assert_eq!(
+                &Induction.render(&instance, PromptStyle::Paper).messages[0].content,
+                prompt
+            );
+            ambiguous += usize::from(determined(level, &instance).is_err());
+            rows += 1;
+        }
+        eprintln!(
+            "paper induction level {level}: {ambiguous}/{} released test items not determined",
+            all.len()
+        );
+        if level >= 3 {
+            assert!(
+                ambiguous > 0,
+                "the paper's k-step items include undetermined ones"
+            );
+        }
+    }
+    assert_eq!(rows, 500);
+}

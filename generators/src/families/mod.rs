@@ -1,3 +1,4 @@
 //! The task families, one module each.
 
 pub mod deduction;
+pub mod induction;

@@ -1,0 +1,116 @@
+use super::*;
+use crate::family::{ItemCoords, Split};
+
+fn instance(level: u8, index: u64) -> InductionInstance {
+    let coords = ItemCoords {
+        seed: 13,
+        family: "induction",
+        level,
+        split: Split::Train,
+        index,
+    };
+    Induction
+        .generate(level, &GenOptions::default(), &mut Draw::for_item(&coords))
+        .unwrap()
+        .expect("generates")
+}
+
+#[test]
+fn every_level_generates_determined_certified_items() {
+    for level in 1..=10 {
+        for index in 0..25 {
+            let inst = instance(level, index);
+            assert_eq!(
+                determined(level, &inst),
+                Ok(inst.answers()),
+                "level {level}: {inst:?}"
+            );
+            Induction
+                .certify(&inst)
+                .unwrap_or_else(|e| panic!("level {level}: {e}: {inst:?}"));
+            assert_eq!(
+                Induction.judge(&inst, &Induction.reference_answer(&inst)),
+                Verdict::Correct
+            );
+            assert!(inst.sequence.iter().all(|v| v.abs() <= PAPER_BOUND));
+        }
+    }
+}
+
+fn built(sequence: &[i64], masked: &[usize], level: u8) -> InductionInstance {
+    InductionInstance {
+        sequence: sequence.to_vec(),
+        masked: masked.to_vec(),
+        rule: "hand-built".into(),
+        missing_term_header: false,
+        checked_level: level,
+    }
+}
+
+/// Purpose-built ambiguous sequences are refused, by the enumeration and by Z3.
+#[test]
+fn ambiguous_sequences_are_refused() {
+    // 2, 4, ?: +2 and ×2 both explain the prefix.
+    let doubling = built(&[2, 4, 8], &[2], 1);
+    assert!(determined(1, &doubling).is_err());
+    assert!(Induction.certify(&doubling).is_err());
+    // (+2, −1, ×2) from 1: the third step is shown once, as 2 → 4 (+2 or ×2).
+    let cyclic = built(&[1, 3, 2, 4, 6, 5, 10], &[6], 3);
+    assert!(
+        determined(3, &cyclic).is_err(),
+        "{:?}",
+        predictions(3, &cyclic)
+    );
+    // A 5-step rule with too few terms: the masked step was never shown.
+    let short = built(&[1, 3, 2, 6, 3, 5, 4], &[6], 5);
+    assert!(determined(5, &short).is_err());
+    // At level 6 a cubic through the visible terms competes with a geometric rule.
+    let geometric = built(&[1, 2, 4, 8, 16], &[4], 6);
+    assert!(determined(6, &geometric).is_err());
+}
+
+#[test]
+fn determined_sequences_pass_z3() {
+    let clear = built(&[3, 4, 5, 6, 7, 8, 9], &[6], 1);
+    assert_eq!(determined(1, &clear), Ok(vec![9]));
+    Induction.certify(&clear).unwrap();
+    let wrong_label = built(&[3, 4, 5, 6, 7, 8, 10], &[6], 1);
+    assert!(Induction.certify(&wrong_label).is_err());
+}
+
+#[test]
+fn answers_parse_strictly() {
+    let inst = built(&[3, 4, 5, 6, 7, 8, 9], &[6], 1);
+    for ok in ["9", " +9. ", "9\n"] {
+        assert_eq!(Induction.judge(&inst, ok), Verdict::Correct, "{ok}");
+    }
+    assert!(matches!(Induction.judge(&inst, "10"), Verdict::Wrong(_)));
+    for hedge in ["9 or 10", "9, 10", "nine", "x = 9", ""] {
+        assert!(
+            matches!(Induction.judge(&inst, hedge), Verdict::Unparseable(_)),
+            "{hedge}"
+        );
+    }
+    let two = built(&[1, 4, 9, 16, 25, 36, 49, 64], &[5, 7], 10);
+    assert_eq!(Induction.judge(&two, "36, 64"), Verdict::Correct);
+    assert!(matches!(Induction.judge(&two, "36,−64"), Verdict::Wrong(_)));
+    assert!(matches!(
+        Induction.judge(&two, "36"),
+        Verdict::Unparseable(_)
+    ));
+}
+
+#[test]
+fn paper_rendering() {
+    let inst = built(&[1, -1, 1, -1, 1], &[4], 1);
+    let text = &Induction.render(&inst, PromptStyle::Paper).messages[0].content;
+    assert!(text.contains("<|im_start|>user\nGiven the following sequence,\n['1', '-1', '1', '-1', '?']\nWhat is the value at the question mark?\n<|im_end|>"));
+    let mut missing = built(&[4, 7, 10, 13, 16, 19], &[1], 2);
+    missing.missing_term_header = true;
+    let text = &Induction.render(&missing, PromptStyle::Paper).messages[0].content;
+    assert!(
+        text.contains(
+            "Given the following sequence with a missing term,\n[4, '?', 10, 13, 16, 19]\n"
+        )
+    );
+}
