@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use triad::dataset::{self, GenerateConfig};
-use triad::generators::{DynFamily, GenOptions, PromptStyle, registry};
+use triad::generators::{AbductionMode, DynFamily, GenOptions, PromptStyle, registry};
 use triad::reward::Preset;
 
 /// Self-verifiable reasoning tasks (deduction, induction, abduction) and their rewards.
@@ -67,12 +67,23 @@ struct GenerateArgs {
     /// Fraction of deduction items that are unsatisfiable (answer: no satisfying assignment).
     #[arg(long, default_value_t = 0.0)]
     unsat_ratio: f64,
+    /// Abduction question: `reachability` (the paper's task), `explanation` (minimal
+    /// explanations) or `mixed` (half each).
+    #[arg(long, value_enum, default_value = "reachability")]
+    abduction_mode: AbductionArg,
     /// Replace shards written with another configuration instead of refusing.
     #[arg(long)]
     overwrite: bool,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum AbductionArg {
+    Reachability,
+    Explanation,
+    Mixed,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -184,6 +195,11 @@ fn generate(args: GenerateArgs) -> Result<()> {
         options: GenOptions {
             unsat_ratio: args.unsat_ratio,
             certify: args.certify,
+            abduction_mode: match args.abduction_mode {
+                AbductionArg::Reachability => AbductionMode::Reachability,
+                AbductionArg::Explanation => AbductionMode::Explanation,
+                AbductionArg::Mixed => AbductionMode::Mixed,
+            },
         },
         overwrite: args.overwrite,
         progress: !args.quiet,

@@ -24,6 +24,8 @@ fn pyarrow_reads_shards_and_every_label_scores_its_reference() {
                 style,
                 "--unsat-ratio",
                 "0.2",
+                "--abduction-mode",
+                "mixed",
             ],
         );
         let rollouts = dir.path().join("rollouts.jsonl");
@@ -36,7 +38,7 @@ fn pyarrow_reads_shards_and_every_label_scores_its_reference() {
                 rollouts.to_str().unwrap(),
             ],
         );
-        assert!(report.contains("rows=224"), "{report}");
+        assert!(report.contains("rows=336"), "{report}");
         let scored = dir.path().join("scored.jsonl");
         triad(&[
             "score",
@@ -46,7 +48,7 @@ fn pyarrow_reads_shards_and_every_label_scores_its_reference() {
             scored.to_str().unwrap(),
         ]);
         let text = std::fs::read_to_string(&scored).unwrap();
-        assert_eq!(text.lines().count(), 224);
+        assert_eq!(text.lines().count(), 336);
         for line in text.lines() {
             let result: Value = serde_json::from_str(line).unwrap();
             assert_eq!(result["score"], 3.0, "{style}: {line}");

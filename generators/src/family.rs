@@ -74,22 +74,29 @@ pub struct Prompt {
     pub prefills_think: bool,
 }
 
+/// Which abduction question to generate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AbductionMode {
+    /// Per-goal reachability (the paper's task).
+    #[default]
+    Reachability,
+    /// Minimal explanations (abduction proper).
+    Explanation,
+    /// Half and half, drawn per item.
+    Mixed,
+}
+
 /// Options that change what is generated (beyond family, level and coordinates).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 pub struct GenOptions {
     /// Fraction of items made unsatisfiable / answerless where the family supports it (deduction).
     pub unsat_ratio: f64,
     /// Cross-check every instance with Z3 even where a fast exact path decided it.
     pub certify: bool,
-}
-
-impl Default for GenOptions {
-    fn default() -> Self {
-        GenOptions {
-            unsat_ratio: 0.0,
-            certify: false,
-        }
-    }
+    /// Which abduction question to ask.
+    #[serde(default)]
+    pub abduction_mode: AbductionMode,
 }
 
 /// The coordinates of one candidate item; its RNG is a hash of all of them.

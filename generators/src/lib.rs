@@ -27,7 +27,7 @@ pub mod registry;
 pub mod rng;
 
 pub use family::{
-    CertifyError, DynFamily, Family, GenError, GenOptions, Item, ItemCoords, Message, Prompt,
-    PromptStyle, Split, Verdict,
+    AbductionMode, CertifyError, DynFamily, Family, GenError, GenOptions, Item, ItemCoords,
+    Message, Prompt, PromptStyle, Split, Verdict,
 };
 pub use label::{LABEL_VERSION, Label, LabelError};

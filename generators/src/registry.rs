@@ -1,11 +1,12 @@
 //! The registry of families: adding a family is one module plus one line in [`FAMILIES`].
 
+use crate::families::abduction::Abduction;
 use crate::families::deduction::Deduction;
 use crate::families::induction::Induction;
 use crate::family::DynFamily;
 
 /// Every family this build has, in canonical order.
-pub static FAMILIES: &[&dyn DynFamily] = &[&Deduction, &Induction];
+pub static FAMILIES: &[&dyn DynFamily] = &[&Deduction, &Induction, &Abduction];
 
 /// Look a family up by name.
 pub fn family(name: &str) -> Option<&'static dyn DynFamily> {

@@ -91,6 +91,7 @@ impl StreamSpec<'_> {
             "seed": self.config.seed,
             "style": self.config.style,
             "unsat_ratio": self.config.options.unsat_ratio,
+            "abduction_mode": self.config.options.abduction_mode,
             "shard_rows": self.config.shard_rows,
             "family": self.family.name(),
             "level": self.level,
@@ -204,7 +205,7 @@ pub fn generate(config: &GenerateConfig) -> Result<Manifest, DatasetError> {
     let mut manifest = Manifest::new(
         config.seed,
         config.style,
-        config.options.unsat_ratio,
+        &config.options,
         config.shard_rows,
     );
     for spec in &specs {

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use triad_generators::{PromptStyle, Split};
+use triad_generators::{AbductionMode, PromptStyle, Split};
 
 use super::{DatasetError, FORMAT_VERSION};
 
@@ -24,6 +24,9 @@ pub struct Manifest {
     pub prompt_style: PromptStyle,
     /// Fraction of unsatisfiable deduction items.
     pub unsat_ratio: f64,
+    /// The abduction question asked.
+    #[serde(default)]
+    pub abduction_mode: AbductionMode,
     /// Rows per shard.
     pub shard_rows: u64,
     /// One entry per (family, level, split).
@@ -73,7 +76,7 @@ impl Manifest {
     pub fn new(
         seed: u64,
         prompt_style: PromptStyle,
-        unsat_ratio: f64,
+        options: &triad_generators::GenOptions,
         shard_rows: u64,
     ) -> Manifest {
         Manifest {
@@ -82,7 +85,8 @@ impl Manifest {
             triad_version: env!("CARGO_PKG_VERSION").into(),
             seed,
             prompt_style,
-            unsat_ratio,
+            unsat_ratio: options.unsat_ratio,
+            abduction_mode: options.abduction_mode,
             shard_rows,
             streams: Vec::new(),
             total_rows: 0,

@@ -1,4 +1,5 @@
 //! The task families, one module each.
 
+pub mod abduction;
 pub mod deduction;
 pub mod induction;

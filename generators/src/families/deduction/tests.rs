@@ -79,7 +79,7 @@ fn truth_tables_and_z3_agree_on_thousands_of_instances() {
 fn unsat_instances_are_proven_unsat() {
     let options = GenOptions {
         unsat_ratio: 1.0,
-        certify: false,
+        ..GenOptions::default()
     };
     for level in [1, 3, 5, 7] {
         let inst = instance(level, 1, &options);

@@ -1,0 +1,85 @@
+//! Z3 for abduction: entailment of atoms from known atoms and premises.
+//!
+//! A goal is reachable iff `premises ∧ known ∧ ¬goal` is unsat. One warm finite-domain solver per
+//! thread is reused: the theory is pushed once per instance and each question is a
+//! `check_assumptions` call.
+
+use z3::ast::Bool;
+use z3::{Params, SatResult, Solver};
+
+use super::expr::{Expr, Premise};
+
+const RLIMIT: u32 = 20_000_000;
+
+thread_local! {
+    static SOLVER: Solver = {
+        let solver = Solver::new_for_logic("QF_FD").unwrap_or_default();
+        let mut params = Params::new();
+        params.set_u32("rlimit", RLIMIT);
+        solver.set_params(&params);
+        solver
+    };
+}
+
+fn term(expr: &Expr, vars: &[Bool]) -> Bool {
+    match expr {
+        Expr::Atom(a) => vars[*a].clone(),
+        Expr::Not(e) => term(e, vars).not(),
+        Expr::And(a, b) => Bool::and(&[term(a, vars), term(b, vars)]),
+        Expr::Or(a, b) => Bool::or(&[term(a, vars), term(b, vars)]),
+    }
+}
+
+/// A theory loaded into this thread's solver for the duration of a closure.
+pub struct Theory<'a> {
+    solver: &'a Solver,
+    vars: Vec<Bool>,
+}
+
+impl Theory<'_> {
+    /// Whether `facts` (atoms assumed true, on top of the theory) entail `goal`.
+    pub fn entails(&self, facts: &[usize], goal: usize) -> Result<bool, String> {
+        let mut assumptions: Vec<Bool> = facts.iter().map(|&f| self.vars[f].clone()).collect();
+        assumptions.push(self.vars[goal].not());
+        match self.solver.check_assumptions(&assumptions) {
+            SatResult::Unsat => Ok(true),
+            SatResult::Sat => Ok(false),
+            SatResult::Unknown => Err(self.solver.get_reason_unknown().unwrap_or_default()),
+        }
+    }
+
+    /// Whether the theory with `facts` has a model at all.
+    pub fn consistent(&self, facts: &[usize]) -> Result<bool, String> {
+        let assumptions: Vec<Bool> = facts.iter().map(|&f| self.vars[f].clone()).collect();
+        match self.solver.check_assumptions(&assumptions) {
+            SatResult::Unsat => Ok(false),
+            SatResult::Sat => Ok(true),
+            SatResult::Unknown => Err(self.solver.get_reason_unknown().unwrap_or_default()),
+        }
+    }
+}
+
+/// Load `premises ∧ known` over `atoms` atoms and run `f` on it.
+pub fn with_theory<T>(
+    atoms: usize,
+    premises: &[Premise],
+    known: &[usize],
+    f: impl FnOnce(&Theory) -> T,
+) -> T {
+    SOLVER.with(|solver| {
+        solver.push();
+        let vars: Vec<Bool> = (0..atoms)
+            .map(|i| Bool::new_const(format!("a{i}")))
+            .collect();
+        for p in premises {
+            solver.assert(term(&p.body, &vars).implies(&vars[p.head]));
+        }
+        for &k in known {
+            solver.assert(&vars[k]);
+        }
+        let theory = Theory { solver, vars };
+        let out = f(&theory);
+        solver.pop(1);
+        out
+    })
+}

@@ -1,0 +1,164 @@
+use super::*;
+use crate::family::{ItemCoords, Split};
+
+fn instance(level: u8, index: u64, mode: AbductionMode) -> AbductionInstance {
+    let coords = ItemCoords {
+        seed: 17,
+        family: "abduction",
+        level,
+        split: Split::Train,
+        index,
+    };
+    let options = GenOptions {
+        abduction_mode: mode,
+        ..GenOptions::default()
+    };
+    Abduction
+        .generate(level, &options, &mut Draw::for_item(&coords))
+        .unwrap()
+        .expect("generates")
+}
+
+#[test]
+fn both_modes_generate_certified_items_at_every_level() {
+    for level in 1..=10 {
+        for mode in [AbductionMode::Reachability, AbductionMode::Explanation] {
+            for index in 0..6 {
+                let inst = instance(level, index, mode);
+                Abduction
+                    .certify(&inst)
+                    .unwrap_or_else(|e| panic!("level {level} {mode:?}: {e}"));
+                assert_eq!(
+                    Abduction.judge(&inst, &Abduction.reference_answer(&inst)),
+                    Verdict::Correct
+                );
+                assert!(
+                    inst.goals.iter().all(|g| !inst.known.contains(g)),
+                    "a goal is known"
+                );
+                let distinct: BTreeSet<&String> = inst.goals.iter().collect();
+                assert_eq!(distinct.len(), inst.goals.len(), "duplicate goals");
+            }
+        }
+    }
+}
+
+/// The paper's data could be solved by membership. Here the shortcut predictors score near
+/// chance: every goal is unknown and the head of a premise, and labels are balanced.
+#[test]
+fn shortcut_predictors_score_near_chance() {
+    for level in [1, 3, 5, 8] {
+        let (mut total, mut reachable, mut member, mut head, mut repeated) = (0, 0, 0, 0, 0);
+        let mut counts = BTreeSet::new();
+        for index in 0..150 {
+            let inst = instance(level, index, AbductionMode::Reachability);
+            let prompt = Abduction.render(&inst, PromptStyle::Paper).messages[0]
+                .content
+                .clone();
+            counts.insert(inst.reachable.iter().filter(|r| **r).count());
+            for (goal, &label) in inst.goals.iter().zip(&inst.reachable) {
+                total += 1;
+                reachable += usize::from(label);
+                member += usize::from(inst.known.contains(goal) == label);
+                let is_head = inst
+                    .premises
+                    .iter()
+                    .any(|p| p.ends_with(&format!("=> {goal}")));
+                head += usize::from(is_head == label);
+                let mentions = prompt.matches(&format!("'{goal}'")).count()
+                    + prompt.matches(&format!("=> {goal}'")).count();
+                repeated += usize::from((mentions > 1) == label);
+            }
+        }
+        let rate = |n: usize| n as f64 / total as f64;
+        let base = rate(reachable).max(1.0 - rate(reachable));
+        eprintln!(
+            "level {level}: reachable {:.2}, membership {:.2}, is-head {:.2}, repeated-name {:.2}",
+            rate(reachable),
+            rate(member),
+            rate(head),
+            rate(repeated)
+        );
+        assert!((0.35..0.65).contains(&rate(reachable)), "labels unbalanced");
+        for accuracy in [rate(member), rate(head), rate(repeated)] {
+            assert!(
+                accuracy <= base + 0.05,
+                "a shortcut beats the majority baseline: {accuracy}"
+            );
+        }
+        assert!(
+            counts.len() >= 3,
+            "the number of reachable goals should vary: {counts:?}"
+        );
+    }
+}
+
+#[test]
+fn judging_reachability() {
+    let inst = AbductionInstance {
+        mode: Mode::Reachability,
+        premises: vec!["(A) => B".into(), "((B AND C)) => D".into()],
+        known: vec!["A".into()],
+        goals: vec!["B".into(), "D".into()],
+        reachable: vec![true, false],
+        observation: None,
+        hypotheses: vec![],
+        explanations: vec![],
+    };
+    Abduction.certify(&inst).unwrap();
+    assert_eq!(
+        Abduction.judge(&inst, "(1) B is reachable\n(2) D is unreachable"),
+        Verdict::Correct
+    );
+    assert!(matches!(
+        Abduction.judge(&inst, "(1) B is reachable\n(2) D is reachable"),
+        Verdict::Wrong(_)
+    ));
+    assert!(matches!(
+        Abduction.judge(&inst, "B is reachable, D is reachable or unreachable"),
+        Verdict::Unparseable(_)
+    ));
+    assert!(matches!(
+        Abduction.judge(&inst, "B is reachable"),
+        Verdict::Unparseable(_)
+    ));
+    let mut lying = inst.clone();
+    lying.reachable = vec![true, true];
+    assert!(Abduction.certify(&lying).is_err());
+}
+
+#[test]
+fn judging_explanations() {
+    // O needs (H1 AND K) or H2; H3 is irrelevant.
+    let inst = AbductionInstance {
+        mode: Mode::Explanation,
+        premises: vec![
+            "((HA AND K)) => X".into(),
+            "(HB) => X".into(),
+            "(X) => O".into(),
+            "(HC) => Z".into(),
+        ],
+        known: vec!["K".into()],
+        goals: vec![],
+        reachable: vec![],
+        observation: Some("O".into()),
+        hypotheses: vec!["HA".into(), "HB".into(), "HC".into()],
+        explanations: vec![vec!["HA".into()], vec!["HB".into()]],
+    };
+    Abduction.certify(&inst).unwrap();
+    assert_eq!(Abduction.judge(&inst, "HA"), Verdict::Correct);
+    assert_eq!(Abduction.judge(&inst, "{HB}"), Verdict::Correct);
+    assert_eq!(
+        Abduction.judge(&inst, "HA, HB"),
+        Verdict::Wrong("sufficient but not minimal".into())
+    );
+    assert!(matches!(Abduction.judge(&inst, "HC"), Verdict::Wrong(_)));
+    assert!(matches!(
+        Abduction.judge(&inst, "HA or HB"),
+        Verdict::Unparseable(_)
+    ));
+    assert!(matches!(
+        Abduction.judge(&inst, "HA, HA"),
+        Verdict::Unparseable(_)
+    ));
+}
