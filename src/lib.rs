@@ -10,6 +10,7 @@ pub mod dataset;
 mod label_schema;
 pub mod reward;
 pub mod score_file;
+pub mod server;
 
 pub use label_schema::label_schema;
 pub use triad_generators as generators;

@@ -25,6 +25,8 @@ enum Command {
     Generate(GenerateArgs),
     /// Score JSONL rollouts ({"response", "label", "prompt"?} per line) to JSONL results.
     Score(ScoreArgs),
+    /// Serve rewards over HTTP (OpenRLHF `/get_reward`, batch `/score`, `/health`, `/metrics`).
+    Serve(ServeArgs),
     /// Print a published schema: `row` (Parquet columns) or `label` (label JSON schema).
     Schema {
         /// `row` or `label`.
@@ -106,6 +108,53 @@ struct ScoreArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to bind (use 0.0.0.0 to accept connections from other hosts).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// Port (0 picks a free one; the address is printed on stderr).
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// Default reward preset (a request may override it with "reward").
+    #[arg(long, value_enum, default_value = "paper")]
+    reward: Preset,
+    /// Require `Authorization: Bearer KEY` on scoring requests.
+    #[arg(long, env = "TRIAD_API_KEY")]
+    api_key: Option<String>,
+    /// Largest request body in bytes (larger ones get 413).
+    #[arg(long, default_value_t = triad::server::DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+    /// Per-item time bound in milliseconds (an item over it scores as `timeout`).
+    #[arg(long, default_value_t = 5000)]
+    item_timeout_ms: u64,
+    /// Scoring threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    set_threads(args.threads)?;
+    let config = triad::server::ServerConfig {
+        preset: args.reward,
+        api_key: args.api_key,
+        max_body_bytes: args.max_body_bytes,
+        item_timeout: std::time::Duration::from_millis(args.item_timeout_ms),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    let addr = std::net::SocketAddr::new(args.host, args.port);
+    runtime
+        .block_on(triad::server::serve(addr, config, |bound| {
+            eprintln!("triad serve listening on http://{bound}");
+        }))
+        .with_context(|| format!("serve on {addr}"))?;
+    eprintln!("triad serve: shut down");
+    Ok(())
 }
 
 /// Parse `1-5`, `1,3,7` or `1-3,7` into sorted distinct levels.
@@ -248,6 +297,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Generate(args) => generate(args),
         Command::Score(args) => score(args),
+        Command::Serve(args) => serve(args),
         Command::Schema { which } => schema(&which),
     };
     match result {

@@ -7,3 +7,4 @@ mod paper;
 mod pyarrow;
 mod schemas;
 mod score_cli;
+mod server;
