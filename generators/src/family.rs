@@ -92,7 +92,8 @@ pub enum AbductionMode {
 pub struct GenOptions {
     /// Fraction of items made unsatisfiable / answerless where the family supports it (deduction).
     pub unsat_ratio: f64,
-    /// Cross-check every instance with Z3 even where a fast exact path decided it.
+    /// Cross-check every instance with Z3 even where a fast exact path decided it (done by the
+    /// dataset pipeline on each distinct item; see [`certify_item`]).
     pub certify: bool,
     /// Which abduction question to ask.
     #[serde(default)]
@@ -141,14 +142,14 @@ pub enum GenError {
         max: u8,
     },
     /// Z3 certification disagreed with the generator: a bug, never a rejection.
-    #[error("certification failed for {family} level {level}: {source}")]
+    #[error("certification failed for {family} level {level}: {error}")]
     Certify {
         /// Family name.
         family: &'static str,
         /// Level.
         level: u8,
         /// What Z3 found.
-        source: CertifyError,
+        error: CertifyError,
     },
 }
 
@@ -238,6 +239,25 @@ impl Item {
     }
 }
 
+/// Prove an item's label with its family's Z3 certification.
+pub fn certify_item(item: &Item) -> Result<(), GenError> {
+    let failed = |error| GenError::Certify {
+        family: item.family,
+        level: item.level,
+        error,
+    };
+    match Label::parse(&item.label) {
+        Ok(Label::Triad {
+            family, instance, ..
+        }) => family
+            .certify_json(&instance)
+            .map_err(|e| failed(CertifyError::Malformed(e.to_string())))?
+            .map_err(failed),
+        Ok(Label::Paper(_)) => Err(failed(CertifyError::Malformed("not a triad label".into()))),
+        Err(e) => Err(failed(CertifyError::Malformed(e.to_string()))),
+    }
+}
+
 /// The object-safe face of a [`Family`], used by registries, pipelines and servers.
 pub trait DynFamily: Send + Sync {
     /// See [`Family::name`].
@@ -305,14 +325,6 @@ impl<F: Family> DynFamily for F {
         let key = content_key(Family::name(self), &self.canonical(&instance));
         if split_of_key(key) != coords.split {
             return Ok(None);
-        }
-        if options.certify {
-            self.certify(&instance)
-                .map_err(|source| GenError::Certify {
-                    family: Family::name(self),
-                    level: coords.level,
-                    source,
-                })?;
         }
         let prompt = self.render(&instance, style);
         let label = Label::encode(

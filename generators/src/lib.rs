@@ -28,6 +28,6 @@ pub mod rng;
 
 pub use family::{
     AbductionMode, CertifyError, DynFamily, Family, GenError, GenOptions, Item, ItemCoords,
-    Message, Prompt, PromptStyle, Split, Verdict,
+    Message, Prompt, PromptStyle, Split, Verdict, certify_item,
 };
 pub use label::{LABEL_VERSION, Label, LabelError};

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use triad_generators::{DynFamily, GenOptions, Item, ItemCoords, PromptStyle, Split};
+use triad_generators::{DynFamily, GenOptions, Item, ItemCoords, PromptStyle, Split, certify_item};
 
 use super::manifest::{Manifest, ShardEntry, StreamEntry};
 use super::shard::{self, Row};
@@ -150,6 +150,7 @@ impl<'a> Cursor<'a> {
     fn refill(&mut self, seen: &mut HashSet<u128>) -> Result<(), DatasetError> {
         let start = self.next_candidate;
         let config = self.spec.config;
+        let before = self.pending.len();
         let candidates: Vec<Option<Item>> = (start..start + self.batch)
             .into_par_iter()
             .map(|j| {
@@ -158,6 +159,7 @@ impl<'a> Cursor<'a> {
                     .candidate(&self.coords(j), &config.options, config.style)
             })
             .collect::<Result<_, _>>()?;
+        self.next_candidate = start + self.batch;
         for (j, candidate) in (start..).zip(candidates) {
             match candidate {
                 Some(item) if seen.insert(item.key) => {
@@ -170,10 +172,20 @@ impl<'a> Cursor<'a> {
                 // Decided at this exact candidate, so the outcome cannot depend on batch size.
                 self.exhausted = true;
                 self.next_candidate = j + 1;
-                return Ok(());
+                break;
             }
         }
-        self.next_candidate = start + self.batch;
+        if config.options.certify {
+            // Only distinct items are certified: duplicates and the other split's content never
+            // reach Z3.
+            let fresh: Vec<&Item> = self
+                .pending
+                .iter()
+                .skip(before)
+                .map(|(_, item)| item)
+                .collect();
+            fresh.par_iter().try_for_each(|item| certify_item(item))?;
+        }
         Ok(())
     }
 

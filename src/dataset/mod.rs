@@ -43,7 +43,7 @@ pub enum DatasetError {
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
     /// Generation failed (a certification mismatch is a bug and stops the run).
-    #[error("generation: {0}")]
+    #[error("generation failed")]
     Generate(#[from] triad_generators::GenError),
     /// The output directory holds shards of another configuration.
     #[error(

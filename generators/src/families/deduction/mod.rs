@@ -170,24 +170,37 @@ impl Deduction {
         draw: &mut Draw,
     ) -> Option<(Vec<Formula>, Vec<bool>)> {
         let planted: Vec<bool> = (0..shape.vars).map(|_| draw.chance(0.5)).collect();
+        if shape.vars <= table::MAX_VARS {
+            let mut conj = table::Table::all_true(shape.vars);
+            return Deduction::add_until_unique(shape, max, draw, &planted, |f| {
+                conj.and_assign(&table::Table::of(f, shape.vars));
+                Some(conj.count() == 1)
+            });
+        }
+        solver::with_oracle(&planted, |oracle| {
+            // Checking after every formula is cheap (incremental) and keeps the count minimal.
+            Deduction::add_until_unique(shape, max, draw, &planted, |f| {
+                oracle.add(f);
+                oracle.unique()
+            })
+        })
+    }
+
+    /// Add formulas true under `planted` until `unique` says it is the only model.
+    fn add_until_unique(
+        shape: Shape,
+        max: usize,
+        draw: &mut Draw,
+        planted: &[bool],
+        mut unique: impl FnMut(&Formula) -> Option<bool>,
+    ) -> Option<(Vec<Formula>, Vec<bool>)> {
         let mut formulas = Vec::new();
-        let use_table = shape.vars <= table::MAX_VARS;
-        let mut conj = use_table.then(|| table::Table::all_true(shape.vars));
-        let mut oracle = (!use_table).then(|| solver::UniquenessOracle::new(&planted));
         while formulas.len() < max {
-            let f = conditioned(draw, shape, &planted, true)?;
-            let unique = if let Some(conj) = conj.as_mut() {
-                conj.and_assign(&table::Table::of(&f, shape.vars));
-                conj.count() == 1
-            } else {
-                let oracle = oracle.as_mut().expect("one of the two");
-                oracle.add(&f);
-                // Checking after every formula is cheap (incremental) and keeps the count minimal.
-                oracle.unique()?
-            };
+            let f = conditioned(draw, shape, planted, true)?;
+            let done = unique(&f)?;
             formulas.push(f);
-            if unique {
-                return Some((formulas, planted));
+            if done {
+                return Some((formulas, planted.to_vec()));
             }
         }
         None

@@ -193,6 +193,10 @@ pub fn fit_cyclic(seq: Partial, period: usize, kinds: StepKinds) -> Fit {
         .iter()
         .map(|&s| slots[s].clone().expect("seen"))
         .collect();
+    // A ×r step seen only as 0 → 0 does not pin r: any later use on a non-zero value is open.
+    if options.iter().flatten().any(|s| *s == Step::MulAny) {
+        return Fit::Unbounded("a ×r step shown only as 0 → 0".into());
+    }
     let mut predictions = BTreeSet::new();
     let mut choice = vec![0usize; needed.len()];
     loop {

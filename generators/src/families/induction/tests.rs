@@ -64,6 +64,11 @@ fn ambiguous_sequences_are_refused() {
     // A 5-step rule with too few terms: the masked step was never shown.
     let short = built(&[1, 3, 2, 6, 3, 5, 4], &[6], 5);
     assert!(determined(5, &short).is_err());
+    // Regression (found by `generate --certify`): a step shown only as 0 → 0 is ×r for any r,
+    // so a period-4 rule reusing it on 1 can give 2, 3, 4, …
+    let zero = built(&[2, 1, 0, 0, 3, 2, 1, 0], &[7], 5);
+    assert!(determined(5, &zero).is_err());
+    assert!(Induction.certify(&zero).is_err());
     // At level 6 a cubic through the visible terms competes with a geometric rule.
     let geometric = built(&[1, 2, 4, 8, 16], &[4], 6);
     assert!(determined(6, &geometric).is_err());
