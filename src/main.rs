@@ -27,6 +27,18 @@ enum Command {
     Score(ScoreArgs),
     /// Serve rewards over HTTP (OpenRLHF `/get_reward`, batch `/score`, `/health`, `/metrics`).
     Serve(ServeArgs),
+    /// Re-read a dataset: checksums, ids, splits, Z3 re-certification, reference answers re-scored.
+    /// Exits 1 and names the rows on any problem.
+    Verify {
+        /// The dataset directory (with manifest.json).
+        dir: PathBuf,
+        /// Skip the Z3 re-certification (faster; everything else is still checked).
+        #[arg(long)]
+        no_certify: bool,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Print a published schema: `row` (Parquet columns) or `label` (label JSON schema).
     Schema {
         /// `row` or `label`.
@@ -282,6 +294,27 @@ fn score(args: ScoreArgs) -> Result<()> {
     Ok(())
 }
 
+/// Returns whether the dataset is clean.
+fn verify(dir: &std::path::Path, certify: bool, threads: Option<usize>) -> Result<bool> {
+    set_threads(threads)?;
+    let report = triad::dataset::verify::verify(dir, certify)?;
+    const SHOWN: usize = 50;
+    for problem in report.problems.iter().take(SHOWN) {
+        println!("{problem}");
+    }
+    if report.problems.len() > SHOWN {
+        println!("… and {} more", report.problems.len() - SHOWN);
+    }
+    eprintln!(
+        "verified {} rows in {} shards{}: {} problem(s)",
+        report.rows,
+        report.shards,
+        if certify { " (Z3 re-certified)" } else { "" },
+        report.problems.len()
+    );
+    Ok(report.problems.is_empty())
+}
+
 fn schema(which: &str) -> Result<()> {
     let text = match which {
         "row" => serde_json::to_string_pretty(&dataset::schema::describe())?,
@@ -298,6 +331,20 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate(args),
         Command::Score(args) => score(args),
         Command::Serve(args) => serve(args),
+        Command::Verify {
+            dir,
+            no_certify,
+            threads,
+        } => {
+            return match verify(&dir, !no_certify, threads) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Command::Schema { which } => schema(&which),
     };
     match result {

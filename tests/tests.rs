@@ -8,3 +8,4 @@ mod pyarrow;
 mod schemas;
 mod score_cli;
 mod server;
+mod verify;

@@ -284,6 +284,8 @@ pub trait DynFamily: Send + Sync {
     fn reference_json(&self, instance: &str) -> Result<String, serde_json::Error>;
     /// See [`Family::instance_schema`].
     fn instance_schema(&self) -> serde_json::Value;
+    /// The content hash (row id) of a label's instance.
+    fn content_key_json(&self, instance: &str) -> Result<u128, serde_json::Error>;
 }
 
 impl<F: Family> DynFamily for F {
@@ -362,5 +364,10 @@ impl<F: Family> DynFamily for F {
 
     fn instance_schema(&self) -> serde_json::Value {
         Family::instance_schema(self)
+    }
+
+    fn content_key_json(&self, instance: &str) -> Result<u128, serde_json::Error> {
+        let instance: F::Instance = serde_json::from_str(instance)?;
+        Ok(content_key(Family::name(self), &self.canonical(&instance)))
     }
 }

@@ -8,6 +8,7 @@ pub mod generate;
 pub mod manifest;
 pub mod schema;
 pub mod shard;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 

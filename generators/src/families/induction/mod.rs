@@ -19,6 +19,10 @@
 //! | 9 | (a·n + b) mod m, one hidden term anywhere after the first period | + modular patterns, repetitions |
 //! | 10 | a level 6–9 rule with two hidden terms | all of the above |
 //!
+//! A level never ships a rule that is really a lower level's: two-step adds with equal steps
+//! (arithmetic) and k-step rules whose steps repeat with a shorter period are redrawn, so the same
+//! sequence cannot appear at two levels.
+//!
 //! Every value is bounded (|x| ≤ 10⁹ at levels 1–5, 10⁶ above) and every check is a bounded
 //! enumeration, so the worst case per item is bounded too.
 
@@ -194,6 +198,10 @@ fn level2(draw: &mut Draw) -> Option<Made> {
         0 => {
             let (len, start) = (draw.range(6, 9), draw.range(1, 5));
             let (a, b) = (draw.range(1, 4), draw.range(1, 4));
+            if a == b {
+                // That is an arithmetic sequence: a level-1 item.
+                return None;
+            }
             let steps = [Step::Add(b), Step::Add(a)];
             let seq = cyclic_sequence(start, &steps, len as usize, PAPER_BOUND)?;
             last_masked(
@@ -206,6 +214,10 @@ fn level2(draw: &mut Draw) -> Option<Made> {
             let (mul, div) = (draw.range(2, 4), draw.range(2, 4));
             let steps = [Step::Div(div), Step::Mul(mul)];
             let seq = cyclic_sequence(start, &steps, len as usize, PAPER_BOUND)?;
+            if alternates_plus_minus(&seq) {
+                // e.g. 3 ÷3 1 ×3 3 …: the level-1 alternating sequence 3, 1, 3, 1, …
+                return None;
+            }
             last_masked(
                 seq,
                 format!(
@@ -239,8 +251,31 @@ fn random_step(draw: &mut Draw) -> Step {
 fn cyclic_level(draw: &mut Draw, k: usize) -> Option<Made> {
     let (len, start) = (draw.range(7, 11), draw.range(1, 5));
     let steps: Vec<Step> = (0..k).map(|_| random_step(draw)).collect();
+    if minimal_period(&steps) < k {
+        // A rule that repeats with a shorter period belongs to a lower level.
+        return None;
+    }
     let seq = cyclic_sequence(start, &steps, len as usize, PAPER_BOUND)?;
     last_masked(seq, format!("start {start}, {}", describe_steps(&steps)))
+}
+
+/// Whether consecutive differences alternate between one negative and one positive constant (the
+/// shape of a level-1 alternating ± sequence).
+fn alternates_plus_minus(seq: &[i64]) -> bool {
+    let diffs: Vec<i64> = seq.windows(2).map(|w| w[1] - w[0]).collect();
+    diffs.len() >= 2
+        && diffs[0] < 0
+        && diffs[1] > 0
+        && diffs.iter().enumerate().all(|(i, d)| *d == diffs[i % 2])
+}
+
+/// The smallest p such that the steps repeat with period p.
+fn minimal_period(steps: &[Step]) -> usize {
+    (1..=steps.len())
+        .find(|&p| {
+            steps.len().is_multiple_of(p) && (0..steps.len()).all(|i| steps[i] == steps[i % p])
+        })
+        .unwrap_or(steps.len())
 }
 
 fn bounded(values: Vec<i64>) -> Option<Vec<i64>> {
@@ -278,6 +313,10 @@ fn polynomial(draw: &mut Draw) -> Option<(Vec<i64>, String)> {
 fn recurrence(draw: &mut Draw) -> Option<(Vec<i64>, String)> {
     let a = draw.range(1, 3);
     let b: i64 = [-2, -1, 1, 2][draw.index(4)];
+    if (a, b) == (2, -1) {
+        // x[n] = 2x[n−1] − x[n−2] is an arithmetic sequence: a level-1 item.
+        return None;
+    }
     let (x0, x1) = (draw.range(1, 9), draw.range(1, 9));
     let len = draw.range(8, 10) as usize;
     let mut seq = vec![x0, x1];
