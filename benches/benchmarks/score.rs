@@ -83,4 +83,37 @@ fn scoring(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, scoring);
+/// A correct response of realistic length for one item of every family and level.
+fn scoring_per_level(c: &mut Criterion) {
+    let think = thinking(3072);
+    for family in registry::FAMILIES {
+        let mut group = c.benchmark_group(format!("score/{}", family.name()));
+        group.throughput(Throughput::Elements(1));
+        for level in family.levels() {
+            let item = (0..)
+                .find_map(|index| {
+                    let coords = ItemCoords {
+                        seed: 5,
+                        family: family.name(),
+                        level,
+                        split: Split::Train,
+                        index,
+                    };
+                    family
+                        .candidate(&coords, &GenOptions::default(), PromptStyle::Chat)
+                        .unwrap()
+                })
+                .unwrap();
+            let response = format!(
+                "<think>{think}</think>\n<answer>\n{}\n</answer>",
+                item.answer
+            );
+            group.bench_function(format!("level-{level}"), |b| {
+                b.iter(|| black_box(score(&response, &item.label, None, Preset::Paper)))
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, scoring, scoring_per_level);

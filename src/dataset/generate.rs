@@ -300,6 +300,11 @@ fn clear_foreign(spec: &StreamSpec<'_>) -> Result<(), DatasetError> {
     let prefix = format!("{}-", spec.split);
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".parquet.tmp-") {
+            // A write interrupted by a crash: never a finished shard, safe to drop.
+            std::fs::remove_file(entry.path()).map_err(|e| DatasetError::io(&entry.path(), e))?;
+            continue;
+        }
         if name.starts_with(&prefix) && name.ends_with(".parquet") && !planned.contains(&name) {
             if !spec.config.overwrite {
                 return Err(DatasetError::Foreign { path: entry.path() });
