@@ -39,6 +39,12 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Audit a dataset: duplicates, train/test overlap, label distributions, shortcut predictors.
+    /// Writes audit.json and the dataset card's audit section; exits 1 if a level is flagged.
+    Audit {
+        /// The dataset directory (with manifest.json).
+        dir: PathBuf,
+    },
     /// Print a published schema: `row` (Parquet columns) or `label` (label JSON schema).
     Schema {
         /// `row` or `label`.
@@ -294,6 +300,23 @@ fn score(args: ScoreArgs) -> Result<()> {
     Ok(())
 }
 
+/// Returns whether no level is flagged.
+fn audit(dir: &std::path::Path) -> Result<bool> {
+    let report = triad::dataset::audit::audit(dir)?;
+    triad::dataset::audit::write(dir, &report)?;
+    print!("{}", report.markdown());
+    let flagged = report.flagged();
+    for f in &flagged {
+        println!("flagged: {f}");
+    }
+    eprintln!(
+        "audited {} rows; {} flag(s); wrote audit.json and the card's audit section",
+        report.rows,
+        flagged.len()
+    );
+    Ok(flagged.is_empty())
+}
+
 /// Returns whether the dataset is clean.
 fn verify(dir: &std::path::Path, certify: bool, threads: Option<usize>) -> Result<bool> {
     set_threads(threads)?;
@@ -331,6 +354,16 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate(args),
         Command::Score(args) => score(args),
         Command::Serve(args) => serve(args),
+        Command::Audit { dir } => {
+            return match audit(&dir) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Command::Verify {
             dir,
             no_certify,

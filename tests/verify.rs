@@ -90,3 +90,57 @@ fn no_item_appears_at_two_levels() {
         String::from_utf8_lossy(&output.stdout)
     );
 }
+
+fn audit(dir: &std::path::Path) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_triad"))
+        .args(["audit", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn audit_reports_levels_and_flags_planted_duplicates() {
+    let args = [
+        "--levels",
+        "1,3",
+        "--train",
+        "40",
+        "--test",
+        "10",
+        "--shard-rows",
+        "20",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), &args);
+    let (code, out) = audit(dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("| abduction | 3 | 40 | 10 | 0/0 | 0 | reachable iff known"),
+        "{out}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("audit.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["rows"], 3 * 2 * 50);
+    let card = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
+    assert!(card.contains("## Audit") && card.contains("No level is flagged."));
+    // Running it twice replaces the section rather than appending another.
+    audit(dir.path());
+    let card = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
+    assert_eq!(card.matches("## Audit").count(), 1);
+
+    run_python(
+        "plant_fault.py",
+        &[dir.path().to_str().unwrap(), "duplicate-row"],
+    );
+    let (code, out) = audit(dir.path());
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("flagged: deduction level 1: 1 exact and 1 near duplicates"),
+        "{out}"
+    );
+}

@@ -3,6 +3,7 @@
 //! Layout: `OUT/<family>/level-<L>/<split>-<i>-of-<n>.parquet` (zstd), `OUT/manifest.json`,
 //! `OUT/README.md`. See [`generate`] for how rows are made deterministic and resumable.
 
+pub mod audit;
 mod card;
 pub mod generate;
 pub mod manifest;
