@@ -26,7 +26,9 @@ struct Rollout {
     prompt: Option<Value>,
 }
 
-fn label_text(label: &Value) -> String {
+/// A label field as the text `reward::score` takes: strings as they are, objects (the paper's
+/// `ground_truth` struct, a triad label as JSON) re-serialized.
+pub(crate) fn label_text(label: &Value) -> String {
     match label {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -34,7 +36,7 @@ fn label_text(label: &Value) -> String {
 }
 
 /// The text a prompt ends with: a string as is, or the content of the last chat message.
-fn prompt_text(prompt: &Value) -> Option<&str> {
+pub(crate) fn prompt_text(prompt: &Value) -> Option<&str> {
     match prompt {
         Value::String(s) => Some(s),
         Value::Array(messages) => messages.last()?.get("content")?.as_str(),

@@ -4,15 +4,20 @@ use std::process::Command;
 
 use crate::util::{generate, run_python};
 
-fn verify(dir: &std::path::Path) -> (i32, String) {
+/// Run `triad COMMAND DIR`; its exit code and standard output.
+fn run_on(command: &str, dir: &std::path::Path) -> (i32, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_triad"))
-        .args(["verify", dir.to_str().unwrap()])
+        .args([command, dir.to_str().unwrap()])
         .output()
         .unwrap();
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8(output.stdout).unwrap(),
     )
+}
+
+fn verify(dir: &std::path::Path) -> (i32, String) {
+    run_on("verify", dir)
 }
 
 #[test]
@@ -92,14 +97,7 @@ fn no_item_appears_at_two_levels() {
 }
 
 fn audit(dir: &std::path::Path) -> (i32, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_triad"))
-        .args(["audit", dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8(output.stdout).unwrap(),
-    )
+    run_on("audit", dir)
 }
 
 #[test]

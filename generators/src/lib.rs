@@ -25,6 +25,7 @@ mod label;
 pub mod paper;
 pub mod registry;
 pub mod rng;
+mod z3util;
 
 pub use family::{
     AbductionMode, CertifyError, DynFamily, Family, GenError, GenOptions, Item, ItemCoords,

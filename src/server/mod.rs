@@ -34,6 +34,7 @@ use serde_json::{Value, json};
 pub use metrics::{Endpoint, Metrics};
 
 use crate::reward::{self, Preset, Score};
+use crate::score_file::{label_text, prompt_text};
 
 /// Default body limit: 64 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
@@ -98,13 +99,6 @@ struct Job {
     response: String,
     label: String,
     prompt: Option<String>,
-}
-
-fn label_text(label: &Value) -> String {
-    match label {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
@@ -280,15 +274,11 @@ async fn score(
             .map(|item| Job {
                 response: item.response,
                 label: label_text(&item.label),
-                prompt: item.prompt.as_ref().and_then(|p| match p {
-                    Value::String(s) => Some(s.clone()),
-                    Value::Array(messages) => messages
-                        .last()?
-                        .get("content")?
-                        .as_str()
-                        .map(str::to_string),
-                    _ => None,
-                }),
+                prompt: item
+                    .prompt
+                    .as_ref()
+                    .and_then(prompt_text)
+                    .map(str::to_string),
             })
             .collect();
         let scores = score_jobs(&state, jobs, preset).await;

@@ -5,20 +5,14 @@
 //! `check_assumptions` call.
 
 use z3::ast::Bool;
-use z3::{Params, SatResult, Solver};
+use z3::{SatResult, Solver};
 
 use super::expr::{Expr, Premise};
 
 const RLIMIT: u32 = 20_000_000;
 
 thread_local! {
-    static SOLVER: Solver = {
-        let solver = Solver::new_for_logic("QF_FD").unwrap_or_default();
-        let mut params = Params::new();
-        params.set_u32("rlimit", RLIMIT);
-        solver.set_params(&params);
-        solver
-    };
+    static SOLVER: Solver = crate::z3util::finite_domain_solver(RLIMIT);
 }
 
 fn term(expr: &Expr, vars: &[Bool]) -> Bool {

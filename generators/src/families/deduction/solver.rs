@@ -6,7 +6,7 @@
 //! generation stays reproducible.
 
 use z3::ast::Bool;
-use z3::{Params, SatResult, Solver};
+use z3::{SatResult, Solver};
 
 use super::formula::Formula;
 
@@ -17,13 +17,7 @@ thread_local! {
     /// One warm finite-domain (SAT) solver per thread, used through push/pop. Creating Z3's
     /// default solver costs ~5 ms and a fresh QF_FD one ~0.1 ms; reusing one also keeps the
     /// context's memory flat over millions of checks.
-    static SOLVER: Solver = {
-        let solver = Solver::new_for_logic("QF_FD").unwrap_or_default();
-        let mut params = Params::new();
-        params.set_u32("rlimit", RLIMIT);
-        solver.set_params(&params);
-        solver
-    };
+    static SOLVER: Solver = crate::z3util::finite_domain_solver(RLIMIT);
 }
 
 /// Run `f` on this thread's solver inside a push/pop scope.
