@@ -132,11 +132,18 @@ pub fn prompt_prefills_think(prompt: &str) -> bool {
 }
 
 /// Score one rollout against a label string (triad or paper form).
+///
+/// Never panics: labels come from clients, and a label that makes a family's judge fail in an
+/// unforeseen way scores the minimum with reason `bad_label` instead of taking the caller (a rayon
+/// worker of the server) down with it.
 pub fn score(response: &str, label: &str, prompt: Option<&str>, preset: Preset) -> Score {
-    match Label::parse(label).and_then(|l| l.validate().map(|()| l)) {
-        Ok(label) => score_with_label(response, &label, prompt, preset),
-        Err(e) => Score::failure(preset, "bad_label", e),
-    }
+    let scored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        match Label::parse(label).and_then(|l| l.validate().map(|()| l)) {
+            Ok(label) => score_with_label(response, &label, prompt, preset),
+            Err(e) => Score::failure(preset, "bad_label", e),
+        }
+    }));
+    scored.unwrap_or_else(|_| Score::failure(preset, "bad_label", "the label could not be judged"))
 }
 
 /// Score one rollout against a parsed label.
@@ -267,6 +274,20 @@ mod tests {
             )
             .format_ok
         );
+    }
+
+    #[test]
+    fn malformed_labels_never_panic() {
+        let bad = [
+            r#"{"v":1,"family":"induction","level":1,"instance":{"sequence":[1,2],"masked":[9],"rule":"","checked_level":1}}"#,
+            r#"{"v":1,"family":"induction","level":1,"instance":{"sequence":[],"masked":[],"rule":"","checked_level":1}}"#,
+            r#"{"v":1,"family":"deduction","level":1,"instance":{"variables":[],"formulas":["(A"],"solution":[true]}}"#,
+            r#"{"v":1,"family":"abduction","level":1,"instance":{"mode":"reachability","premises":["x"],"known":[],"goals":["A"],"reachable":[]}}"#,
+        ];
+        for label in bad {
+            let s = score("x</think><answer>3</answer>", label, None, Preset::Paper);
+            assert!(!s.correct, "{label}");
+        }
     }
 
     #[test]

@@ -78,6 +78,9 @@ status, body = post("/get_reward", {"query": ["a", "b"], "labels": [PAPER]})
 check("unequal lengths 400", status == 400 and "equal lengths" in body["error"], body)
 status, body = post("/score", {"items": [{"response": GOOD, "label": "{\"v\": 2}"}, {"response": GOOD, "label": PAPER}]})
 check("bad label", status == 200 and body["results"][0]["score"] == -3.0 and body["results"][0]["reason"].startswith("bad_label") and body["results"][1]["score"] == 3.0, body)
+hostile = json.dumps({"v": 1, "family": "induction", "level": 1, "instance": {"sequence": [1, 2], "masked": [99], "rule": "", "checked_level": 1}})
+status, body = post("/score", {"items": [{"response": "x</think><answer>3</answer>", "label": hostile}, {"response": GOOD, "label": PAPER}]})
+check("hostile label", status == 200 and not body["results"][0]["correct"] and body["results"][1]["score"] == 3.0, body)
 giant = "x" * (5 << 20) + "</think><answer>A is false, B is true</answer>"
 tags = "<think></think><answer></answer>" * 5000
 status, body = post("/score", {"items": [{"response": giant, "label": PAPER}, {"response": tags, "label": PAPER}]})

@@ -498,6 +498,9 @@ static FIELDS: &[FieldSpec] = &[
 impl Abduction {
     fn judge_reachability(instance: &AbductionInstance, text: &str) -> Verdict {
         const WORDS: &[(&str, bool)] = &[("reachable", true), ("unreachable", false)];
+        if instance.goals.len() != instance.reachable.len() || instance.goals.is_empty() {
+            return Verdict::Unparseable("label: goals and labels differ in number".into());
+        }
         let names: Vec<&str> = instance.goals.iter().map(String::as_str).collect();
         match answer::statements(text, &names, WORDS) {
             Err(e) => Verdict::Unparseable(e),

@@ -71,7 +71,18 @@ impl InductionInstance {
 
     /// The hidden values, in order.
     pub fn answers(&self) -> Vec<i64> {
-        self.masked.iter().map(|&i| self.sequence[i]).collect()
+        // Positions past the end (a malformed label) are skipped; `judge` refuses such labels.
+        self.masked
+            .iter()
+            .filter_map(|&i| self.sequence.get(i).copied())
+            .collect()
+    }
+
+    /// Whether the hidden positions are inside the sequence, ascending and distinct.
+    pub fn well_formed(&self) -> bool {
+        !self.masked.is_empty()
+            && self.masked.windows(2).all(|w| w[0] < w[1])
+            && self.masked.iter().all(|&m| m < self.sequence.len())
     }
 }
 
@@ -568,6 +579,9 @@ impl Family for Induction {
     }
 
     fn judge(&self, instance: &InductionInstance, text: &str) -> Verdict {
+        if !instance.well_formed() {
+            return Verdict::Unparseable("label: hidden positions outside the sequence".into());
+        }
         let parts: Vec<&str> = if instance.masked.len() > 1 {
             text.split(',').collect()
         } else {
@@ -595,12 +609,7 @@ impl Family for Induction {
     }
 
     fn certify(&self, instance: &InductionInstance) -> Result<(), CertifyError> {
-        if instance.masked.is_empty()
-            || instance
-                .masked
-                .iter()
-                .any(|&m| m >= instance.sequence.len())
-        {
+        if !instance.well_formed() {
             return Err(CertifyError::Malformed(
                 "hidden positions out of range".into(),
             ));
