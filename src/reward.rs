@@ -137,12 +137,11 @@ pub fn prompt_prefills_think(prompt: &str) -> bool {
 /// unforeseen way scores the minimum with reason `bad_label` instead of taking the caller (a rayon
 /// worker of the server) down with it.
 pub fn score(response: &str, label: &str, prompt: Option<&str>, preset: Preset) -> Score {
-    let scored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        match Label::parse(label).and_then(|l| l.validate().map(|()| l)) {
+    let scored =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match Label::parse(label) {
             Ok(label) => score_with_label(response, &label, prompt, preset),
             Err(e) => Score::failure(preset, "bad_label", e),
-        }
-    }));
+        }));
     scored.unwrap_or_else(|_| Score::failure(preset, "bad_label", "the label could not be judged"))
 }
 
@@ -156,10 +155,15 @@ pub fn score_with_label(
     let prefilled = prompt.map_or_else(|| label.prefill(), prompt_prefills_think);
     let format = check_format(response, prefilled);
     let format_ok = format.is_ok();
-    let verdict = if format_ok {
-        extract_answer(response).map(|a| label.judge(a))
-    } else {
-        None
+    // The label is read once: by the judge when there is an answer to judge, else by `validate`,
+    // so a malformed label always scores as `bad_label`.
+    let judged = match (format_ok, extract_answer(response)) {
+        (true, Some(answer)) => label.try_judge(answer).map(Some),
+        _ => label.validate().map(|()| None),
+    };
+    let verdict = match judged {
+        Ok(verdict) => verdict,
+        Err(e) => return Score::failure(preset, "bad_label", e),
     };
     let reason = match (&format, &verdict) {
         (Err(e), _) => Some(format!("format: {e}")),

@@ -185,6 +185,22 @@ impl Label {
         }
     }
 
+    /// Judge an answer text, telling a label whose instance cannot be read apart from an answer
+    /// that cannot be parsed (one deserialization: the scorer's hot path).
+    pub fn try_judge(&self, answer: &str) -> Result<Verdict, LabelError> {
+        match self {
+            Label::Triad {
+                family, instance, ..
+            } => family
+                .judge_json(instance, answer)
+                .map_err(|e| LabelError::Instance {
+                    family: family.name(),
+                    message: e.to_string(),
+                }),
+            Label::Paper(p) => Ok(p.judge(answer)),
+        }
+    }
+
     /// Check that the instance deserializes, so a bad label is caught before judging.
     pub fn validate(&self) -> Result<(), LabelError> {
         match self {

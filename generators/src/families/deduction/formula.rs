@@ -243,11 +243,27 @@ impl Parser<'_> {
         if name.is_empty() {
             return Err(format!("expected a variable at {start}"));
         }
-        self.names
-            .iter()
-            .position(|n| *n == name)
+        // Names are spreadsheet columns, so the index usually follows from the name itself; a
+        // label with other names falls back to a search.
+        name_index(&name)
+            .filter(|&i| self.names.get(i).is_some_and(|n| *n == name))
+            .or_else(|| self.names.iter().position(|n| *n == name))
             .ok_or_else(|| format!("unknown variable {name:?}"))
     }
+}
+
+/// The inverse of [`variable_names`]: `A` → 0, `Z` → 25, `AA` → 26.
+fn name_index(name: &str) -> Option<usize> {
+    let mut index = 0usize;
+    for b in name.bytes() {
+        if !b.is_ascii_uppercase() {
+            return None;
+        }
+        index = index
+            .checked_mul(26)?
+            .checked_add(usize::from(b - b'A') + 1)?;
+    }
+    index.checked_sub(1)
 }
 
 /// The names of `n` variables: `A`…`Z`, then `AA`, `AB`, … (spreadsheet columns).
@@ -280,6 +296,9 @@ mod tests {
         assert_eq!(names[26], "AA");
         assert_eq!(names[52], "BA");
         assert_eq!(names[63], "BL");
+        for (i, name) in names.iter().enumerate() {
+            assert_eq!(name_index(name), Some(i));
+        }
     }
 
     #[test]
@@ -322,5 +341,136 @@ mod tests {
         assert!(!truth("(A ⊕ B)", true, true));
         assert!(truth("(A ∨ ¬B)", false, false));
         assert!(!truth("¬((A ∧ B))", true, true));
+    }
+}
+
+/// Evaluate a formula straight from its text under an assignment, without building a tree: the
+/// scorer's hot path (a level-10 item has ~110 formulas, and allocating their trees dominated the
+/// cost of judging an answer). Accepts exactly what [`Formula::parse`] accepts.
+pub fn eval_text(text: &str, names: &[String], values: &[bool]) -> Result<bool, String> {
+    let mut eval = TextEval {
+        text,
+        pos: 0,
+        names,
+        values,
+    };
+    let value = eval.expr()?;
+    eval.skip_spaces();
+    if eval.pos != text.len() {
+        return Err(format!("trailing text at {} in {text:?}", eval.pos));
+    }
+    Ok(value)
+}
+
+struct TextEval<'a> {
+    text: &'a str,
+    pos: usize,
+    names: &'a [String],
+    values: &'a [bool],
+}
+
+impl TextEval<'_> {
+    fn skip_spaces(&mut self) {
+        while self
+            .text
+            .as_bytes()
+            .get(self.pos)
+            .is_some_and(u8::is_ascii_whitespace)
+        {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Option<char> {
+        self.skip_spaces();
+        self.text[self.pos..].chars().next()
+    }
+
+    fn expr(&mut self) -> Result<bool, String> {
+        match self.peek() {
+            Some('¬') => {
+                self.pos += '¬'.len_utf8();
+                if self.peek() == Some('(') {
+                    Ok(!self.group()?)
+                } else {
+                    Ok(!self.ident()?)
+                }
+            }
+            Some('(') => self.group(),
+            _ => self.ident(),
+        }
+    }
+
+    fn group(&mut self) -> Result<bool, String> {
+        if self.peek() != Some('(') {
+            return Err(format!("expected '(' at {}", self.pos));
+        }
+        self.pos += 1;
+        let left = self.expr()?;
+        match self.peek() {
+            Some(')') => {
+                self.pos += 1;
+                Ok(left)
+            }
+            Some(c) => {
+                let op = Op::from_symbol(c)
+                    .ok_or_else(|| format!("expected a connective at {}", self.pos))?;
+                self.pos += c.len_utf8();
+                let right = self.expr()?;
+                if self.peek() != Some(')') {
+                    return Err(format!("expected ')' at {}", self.pos));
+                }
+                self.pos += 1;
+                Ok(op.apply(u64::from(left), u64::from(right)) & 1 == 1)
+            }
+            None => Err("unexpected end".into()),
+        }
+    }
+
+    fn ident(&mut self) -> Result<bool, String> {
+        self.skip_spaces();
+        let start = self.pos;
+        while self
+            .text
+            .as_bytes()
+            .get(self.pos)
+            .is_some_and(u8::is_ascii_alphabetic)
+        {
+            self.pos += 1;
+        }
+        let name = &self.text[start..self.pos];
+        if name.is_empty() {
+            return Err(format!("expected a variable at {start}"));
+        }
+        let index = name_index(name)
+            .filter(|&i| self.names.get(i).is_some_and(|n| n == name))
+            .or_else(|| self.names.iter().position(|n| n == name))
+            .ok_or_else(|| format!("unknown variable {name:?}"))?;
+        self.values
+            .get(index)
+            .copied()
+            .ok_or_else(|| "assignment shorter than the variables".into())
+    }
+}
+
+#[cfg(test)]
+mod eval_text_tests {
+    use super::*;
+
+    #[test]
+    fn agrees_with_the_tree() {
+        let mut draw = Draw::from_seed_bytes([4; 32]);
+        let names = variable_names(30);
+        for _ in 0..2000 {
+            let f = Formula::random(&mut draw, 30, 4);
+            let values: Vec<bool> = (0..30).map(|_| draw.chance(0.5)).collect();
+            assert_eq!(
+                eval_text(&f.render(&names), &names, &values),
+                Ok(f.eval(&values))
+            );
+        }
+        for bad in ["(A → ZZ)", "(A → B", "(A B)", "A B", ""] {
+            assert!(eval_text(bad, &names, &[true; 30]).is_err(), "{bad}");
+        }
     }
 }

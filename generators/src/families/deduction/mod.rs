@@ -365,18 +365,14 @@ impl Family for Deduction {
         if instance.solution.is_none() {
             return Verdict::Wrong("the formulas have no model".into());
         }
-        let formulas = match Deduction::parse_formulas(instance) {
-            Ok(f) => f,
-            Err(e) => return Verdict::Unparseable(format!("label formula unreadable: {e}")),
-        };
-        match formulas.iter().position(|f| !f.eval(&values)) {
-            None => Verdict::Correct,
-            Some(i) => Verdict::Wrong(format!(
-                "formula {} `{}` is false",
-                i + 1,
-                instance.formulas[i]
-            )),
+        for (i, text) in instance.formulas.iter().enumerate() {
+            match formula::eval_text(text, &instance.variables, &values) {
+                Ok(true) => {}
+                Ok(false) => return Verdict::Wrong(format!("formula {} `{text}` is false", i + 1)),
+                Err(e) => return Verdict::Unparseable(format!("label formula unreadable: {e}")),
+            }
         }
+        Verdict::Correct
     }
 
     fn certify(&self, instance: &DeductionInstance) -> Result<(), CertifyError> {
