@@ -159,37 +159,43 @@ impl Metrics {
             );
         }
         let families = self.families.lock().expect("metrics lock").clone();
-        out.push_str("# HELP triad_family_items_total Items scored, by family.\n# TYPE triad_family_items_total counter\n");
-        for (family, t) in &families {
-            let _ = writeln!(
-                out,
-                "triad_family_items_total{{family=\"{family}\"}} {}",
-                t.items
-            );
-        }
-        out.push_str("# HELP triad_family_correct_total Correct items, by family.\n# TYPE triad_family_correct_total counter\n");
-        for (family, t) in &families {
-            let _ = writeln!(
-                out,
-                "triad_family_correct_total{{family=\"{family}\"}} {}",
-                t.correct
-            );
-        }
-        out.push_str("# HELP triad_family_accuracy Fraction of items scored correct, by family.\n# TYPE triad_family_accuracy gauge\n");
-        for (family, t) in &families {
-            let accuracy = t.correct as f64 / t.items.max(1) as f64;
-            let _ = writeln!(
-                out,
-                "triad_family_accuracy{{family=\"{family}\"}} {accuracy}"
-            );
-        }
-        out.push_str("# HELP triad_family_format_failures_total Format failures, by family.\n# TYPE triad_family_format_failures_total counter\n");
-        for (family, t) in &families {
-            let _ = writeln!(
-                out,
-                "triad_family_format_failures_total{{family=\"{family}\"}} {}",
-                t.format_failures
-            );
+        type Series = (
+            &'static str,
+            &'static str,
+            &'static str,
+            fn(&FamilyTally) -> f64,
+        );
+        let series: [Series; 4] = [
+            (
+                "triad_family_items_total",
+                "Items scored, by family.",
+                "counter",
+                |t| t.items as f64,
+            ),
+            (
+                "triad_family_correct_total",
+                "Correct items, by family.",
+                "counter",
+                |t| t.correct as f64,
+            ),
+            (
+                "triad_family_accuracy",
+                "Fraction of items scored correct, by family.",
+                "gauge",
+                |t| t.correct as f64 / t.items.max(1) as f64,
+            ),
+            (
+                "triad_family_format_failures_total",
+                "Format failures, by family.",
+                "counter",
+                |t| t.format_failures as f64,
+            ),
+        ];
+        for (name, help, kind, value) in series {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (family, tally) in &families {
+                let _ = writeln!(out, "{name}{{family=\"{family}\"}} {}", value(tally));
+            }
         }
         out
     }
