@@ -45,6 +45,11 @@ enum Command {
         /// The dataset directory (with manifest.json).
         dir: PathBuf,
     },
+    /// Manifest tools: `merge` joins fan-out workers' partial manifests.
+    Manifest {
+        #[command(subcommand)]
+        action: ManifestAction,
+    },
     /// Print a published schema: `row` (Parquet columns) or `label` (label JSON schema).
     Schema {
         /// `row` or `label`.
@@ -94,9 +99,29 @@ struct GenerateArgs {
     /// Replace shards written with another configuration instead of refusing.
     #[arg(long)]
     overwrite: bool,
+    /// Fan out over this many workers (Slurm array, Kubernetes indexed job, Ray tasks): each
+    /// generates its round-robin share of the (family, level, split) streams into the same --out,
+    /// byte-identical to a single run; then `triad manifest merge --num-shards N`.
+    #[arg(long)]
+    num_shards: Option<u64>,
+    /// This worker's index, 0-based (default: $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX).
+    #[arg(long, requires = "num_shards")]
+    shard_index: Option<u64>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum ManifestAction {
+    /// Join the partial manifests of `--num-shards` workers into manifest.json and the card.
+    Merge {
+        /// The dataset directory the workers wrote into.
+        dir: PathBuf,
+        /// How many workers there were.
+        #[arg(long)]
+        num_shards: u64,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -173,6 +198,26 @@ fn serve(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("serve on {addr}"))?;
     eprintln!("triad serve: shut down");
     Ok(())
+}
+
+/// The fan-out worker, if any: `--shard-index`, else the scheduler's index variable.
+fn worker(count: Option<u64>, index: Option<u64>) -> Result<Option<(u64, u64)>> {
+    let Some(count) = count else { return Ok(None) };
+    let index = match index {
+        Some(i) => i,
+        None => ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"]
+            .iter()
+            .find_map(|var| std::env::var(var).ok())
+            .context(
+                "--num-shards needs --shard-index, $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX",
+            )?
+            .parse()
+            .context("the worker index must be a non-negative integer")?,
+    };
+    if count == 0 || index >= count {
+        bail!("worker index {index} is not below --num-shards {count}");
+    }
+    Ok(Some((index, count)))
 }
 
 /// Parse `1-5`, `1,3,7` or `1-3,7` into sorted distinct levels.
@@ -270,6 +315,7 @@ fn generate(args: GenerateArgs) -> Result<()> {
         },
         overwrite: args.overwrite,
         progress: !args.quiet,
+        worker: worker(args.num_shards, args.shard_index)?,
     };
     let manifest = dataset::generate(&config)?;
     let shards: usize = manifest.streams.iter().map(|s| s.shards.len()).sum();
@@ -354,6 +400,17 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate(args),
         Command::Score(args) => score(args),
         Command::Serve(args) => serve(args),
+        Command::Manifest {
+            action: ManifestAction::Merge { dir, num_shards },
+        } => triad::dataset::merge_workers(&dir, num_shards)
+            .map(|m| {
+                eprintln!(
+                    "merged {num_shards} workers: {} rows in {} streams",
+                    m.total_rows,
+                    m.streams.len()
+                )
+            })
+            .map_err(Into::into),
         Command::Audit { dir } => {
             return match audit(&dir) {
                 Ok(true) => ExitCode::SUCCESS,

@@ -54,6 +54,9 @@ pub struct GenerateConfig {
     pub overwrite: bool,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Fan-out: `(index, count)` — this worker generates every `count`-th stream starting at
+    /// `index` and writes a partial manifest; `triad manifest merge` joins the workers' manifests.
+    pub worker: Option<(u64, u64)>,
 }
 
 struct StreamSpec<'a> {
@@ -240,17 +243,30 @@ pub fn generate(config: &GenerateConfig) -> Result<Manifest, DatasetError> {
         manifest.streams.push(entry);
     }
     progress.finish_and_clear();
+    if let Some((index, count)) = config.worker {
+        manifest.write_as(&config.out, &super::manifest::worker_file(index, count))?;
+        return Ok(manifest);
+    }
     manifest.write(&config.out)?;
     card::write(&config.out, &manifest, &config.families)?;
     Ok(manifest)
 }
 
+/// The streams to generate, in canonical order (families as given, levels, train then test);
+/// with a worker set, only that worker's round-robin share of them.
 fn stream_specs(config: &GenerateConfig) -> Vec<StreamSpec<'_>> {
     let mut specs = Vec::new();
+    let mut skipped = 0u64;
     for &family in &config.families {
         for &level in &config.levels {
             for (split, requested) in [(Split::Train, config.train), (Split::Test, config.test)] {
-                if requested > 0 {
+                let position = specs.len() as u64 + skipped;
+                let mine = config
+                    .worker
+                    .is_none_or(|(index, count)| position % count == index);
+                if requested > 0 && !mine {
+                    skipped += 1;
+                } else if requested > 0 {
                     specs.push(StreamSpec {
                         config,
                         family,
@@ -300,7 +316,8 @@ fn clear_foreign(spec: &StreamSpec<'_>) -> Result<(), DatasetError> {
     let prefix = format!("{}-", spec.split);
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') && name.contains(".parquet.tmp-") {
+        // Only this split's: another worker may be writing the other split of this level.
+        if name.starts_with(&format!(".{}-", spec.split)) && name.contains(".parquet.tmp-") {
             // A write interrupted by a crash: never a finished shard, safe to drop.
             std::fs::remove_file(entry.path()).map_err(|e| DatasetError::io(&entry.path(), e))?;
             continue;

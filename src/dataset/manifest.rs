@@ -102,8 +102,73 @@ impl Manifest {
 
     /// Write `manifest.json` atomically.
     pub fn write(&self, dir: &Path) -> Result<(), DatasetError> {
+        self.write_as(dir, "manifest.json")
+    }
+
+    /// Write the manifest under another name (a worker's partial manifest).
+    pub fn write_as(&self, dir: &Path, name: &str) -> Result<(), DatasetError> {
         let mut text = serde_json::to_string_pretty(self).expect("manifest serializes");
         text.push('\n');
-        super::shard::write_atomic(&dir.join("manifest.json"), text.as_bytes())
+        super::shard::write_atomic(&dir.join(name), text.as_bytes())
     }
+
+    /// Join the partial manifests of `count` workers into the manifest a single run writes.
+    /// Worker `w` generated streams `w, w + count, …` of the canonical order, so interleaving their
+    /// lists restores it.
+    pub fn merge(dir: &Path, count: u64) -> Result<Manifest, DatasetError> {
+        let mut parts = Vec::new();
+        for index in 0..count {
+            let path = dir.join(worker_file(index, count));
+            let text = std::fs::read_to_string(&path).map_err(|e| DatasetError::io(&path, e))?;
+            let part: Manifest = serde_json::from_str(&text)
+                .map_err(|source| DatasetError::Json { path, source })?;
+            parts.push(part);
+        }
+        let first = parts
+            .first()
+            .ok_or_else(|| DatasetError::Invalid("no workers".into()))?
+            .clone();
+        let same = |m: &Manifest| {
+            (
+                m.seed,
+                m.prompt_style,
+                m.unsat_ratio,
+                m.abduction_mode,
+                m.shard_rows,
+                m.format_version,
+            ) == (
+                first.seed,
+                first.prompt_style,
+                first.unsat_ratio,
+                first.abduction_mode,
+                first.shard_rows,
+                first.format_version,
+            )
+        };
+        if let Some(odd) = parts.iter().position(|m| !same(m)) {
+            return Err(DatasetError::Invalid(format!(
+                "worker {odd} ran with another configuration than worker 0"
+            )));
+        }
+        let mut merged = Manifest {
+            streams: Vec::new(),
+            total_rows: 0,
+            ..first
+        };
+        let longest = parts.iter().map(|p| p.streams.len()).max().unwrap_or(0);
+        for k in 0..longest {
+            for part in &parts {
+                if let Some(stream) = part.streams.get(k) {
+                    merged.total_rows += stream.rows;
+                    merged.streams.push(stream.clone());
+                }
+            }
+        }
+        Ok(merged)
+    }
+}
+
+/// The partial manifest of worker `index` of `count`.
+pub fn worker_file(index: u64, count: u64) -> String {
+    format!("manifest.worker-{index:05}-of-{count:05}.json")
 }

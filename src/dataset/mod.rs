@@ -16,6 +16,27 @@ use std::path::{Path, PathBuf};
 pub use generate::{GenerateConfig, generate};
 pub use manifest::Manifest;
 
+/// Join the partial manifests that `count` fan-out workers wrote into `dir`: writes the
+/// `manifest.json` and dataset card a single run would have written, then removes the partials.
+pub fn merge_workers(dir: &Path, count: u64) -> Result<Manifest, DatasetError> {
+    let manifest = Manifest::merge(dir, count)?;
+    manifest.write(dir)?;
+    let mut families: Vec<&'static dyn triad_generators::DynFamily> = Vec::new();
+    for stream in &manifest.streams {
+        let family = triad_generators::registry::family(&stream.family)
+            .ok_or_else(|| DatasetError::Invalid(format!("unknown family {}", stream.family)))?;
+        if !families.iter().any(|f| f.name() == family.name()) {
+            families.push(family);
+        }
+    }
+    card::write(dir, &manifest, &families)?;
+    for index in 0..count {
+        let path = dir.join(manifest::worker_file(index, count));
+        std::fs::remove_file(&path).map_err(|e| DatasetError::io(&path, e))?;
+    }
+    Ok(manifest)
+}
+
 /// The dataset format version (layout, schema, manifest); bumped on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
 
