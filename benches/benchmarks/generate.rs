@@ -45,21 +45,9 @@ fn certification(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("certify/{}", family.name()));
         group.throughput(Throughput::Elements(1));
         for level in family.levels() {
-            let labels: Vec<String> = (0..200)
-                .filter_map(|index| {
-                    let coords = ItemCoords {
-                        seed: 2,
-                        family: family.name(),
-                        level,
-                        split: Split::Train,
-                        index,
-                    };
-                    family
-                        .candidate(&coords, &GenOptions::default(), PromptStyle::Chat)
-                        .unwrap()
-                })
+            let labels: Vec<String> = super::items(*family, level, 2)
                 .take(if level >= 7 { 4 } else { 32 })
-                .map(|item| item.label)
+                .map(|(_, item)| item.label)
                 .collect();
             let instances: Vec<String> = labels
                 .iter()

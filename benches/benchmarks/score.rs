@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group};
-use triad::generators::{GenOptions, ItemCoords, PromptStyle, Split, registry};
+use triad::generators::registry;
 use triad::reward::{Preset, score};
 
 /// A deterministic few-KB "reasoning" text.
@@ -16,27 +16,7 @@ fn thinking(bytes: usize) -> String {
 
 fn scoring(c: &mut Criterion) {
     let family = registry::family("deduction").unwrap();
-    let coords = ItemCoords {
-        seed: 3,
-        family: "deduction",
-        level: 3,
-        split: Split::Train,
-        index: 0,
-    };
-    let item = (0..)
-        .find_map(|index| {
-            family
-                .candidate(
-                    &ItemCoords {
-                        index,
-                        ..coords.clone()
-                    },
-                    &GenOptions::default(),
-                    PromptStyle::Chat,
-                )
-                .unwrap()
-        })
-        .unwrap();
+    let (_, item) = super::items(family, 3, 3).next().unwrap();
     let think = thinking(4096);
     let wrong_answer = item
         .answer
@@ -90,20 +70,7 @@ fn scoring_per_level(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("score/{}", family.name()));
         group.throughput(Throughput::Elements(1));
         for level in family.levels() {
-            let item = (0..)
-                .find_map(|index| {
-                    let coords = ItemCoords {
-                        seed: 5,
-                        family: family.name(),
-                        level,
-                        split: Split::Train,
-                        index,
-                    };
-                    family
-                        .candidate(&coords, &GenOptions::default(), PromptStyle::Chat)
-                        .unwrap()
-                })
-                .unwrap();
+            let (_, item) = super::items(*family, level, 5).next().unwrap();
             let response = format!(
                 "<think>{think}</think>\n<answer>\n{}\n</answer>",
                 item.answer

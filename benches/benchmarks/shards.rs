@@ -4,24 +4,11 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group};
 use triad::dataset::shard::{Row, encode};
-use triad::generators::{GenOptions, ItemCoords, PromptStyle, Split, registry};
+use triad::generators::{Split, registry};
 
 fn encoding(c: &mut Criterion) {
     let family = registry::family("deduction").unwrap();
-    let rows: Vec<Row> = (0..)
-        .filter_map(|index| {
-            let coords = ItemCoords {
-                seed: 4,
-                family: "deduction",
-                level: 3,
-                split: Split::Train,
-                index,
-            };
-            family
-                .candidate(&coords, &GenOptions::default(), PromptStyle::Chat)
-                .unwrap()
-                .map(|item| (index, item))
-        })
+    let rows: Vec<Row> = super::items(family, 3, 4)
         .take(1000)
         .enumerate()
         .map(|(i, (candidate, item))| Row {
