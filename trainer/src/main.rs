@@ -1,0 +1,528 @@
+//! `triad-train`: the command line of triad-trainer (a thin shell over the library).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use candle_core::Device;
+use clap::{Args, Parser, Subcommand};
+use triad::reward::Preset;
+use triad_trainer::advantage::Estimator;
+use triad_trainer::data::{Selection, Task, load_tasks};
+use triad_trainer::optim::AdamWConfig;
+use triad_trainer::policy::{Policy, init_for_tasks};
+use triad_trainer::reward::RewardSource;
+use triad_trainer::rl::{LossOptions, RlOptions};
+use triad_trainer::run::RunDir;
+use triad_trainer::sample::SampleOptions;
+use triad_trainer::sft::SftOptions;
+use triad_trainer::{eval, merge, metrics, plot, rl, sft};
+
+/// Train language models on triad's tasks: SFT, RL with a curriculum, merge, evaluate.
+#[derive(Parser)]
+#[command(name = "triad-train", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build a randomly initialised model of a named size with a tokenizer trained on the data.
+    Init(InitArgs),
+    /// Supervised warm-up on (prompt, reference answer) pairs; loss on answer tokens only.
+    Sft(SftArgs),
+    /// RL: sample rollouts, score them with triad, update the policy (REINFORCE++ or GRPO).
+    Rl(RlArgs),
+    /// Linear merge of checkpoints in parameter space, streaming tensor by tensor.
+    Merge(MergeArgs),
+    /// Greedy-decode a split and report accuracy and reward per family and level.
+    Eval(EvalArgs),
+    /// Draw a training log (metrics.jsonl) as PNG curves.
+    Plot(PlotArgs),
+}
+
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// A triad dataset directory (from `triad generate`).
+    #[arg(long)]
+    data: PathBuf,
+    /// Families to use (comma-separated; default all).
+    #[arg(long, value_delimiter = ',')]
+    families: Vec<String>,
+    /// Levels to use (comma-separated; default all).
+    #[arg(long, value_delimiter = ',')]
+    levels: Vec<u8>,
+    /// At most this many tasks per family and level.
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+impl DataArgs {
+    fn load(&self, split: &str) -> Result<Vec<Task>> {
+        let selection = Selection {
+            split: split.to_string(),
+            families: self.families.iter().cloned().collect::<BTreeSet<_>>(),
+            levels: self.levels.iter().copied().collect(),
+            per_level: self.limit,
+        };
+        Ok(load_tasks(&self.data, &selection)?)
+    }
+}
+
+#[derive(Args, Clone)]
+struct DeviceArgs {
+    /// `cpu`, or `cuda` / `cuda:N` (needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+impl DeviceArgs {
+    fn device(&self) -> Result<Device> {
+        match self.device.as_str() {
+            "cpu" => Ok(Device::Cpu),
+            other => {
+                let ordinal = match other.strip_prefix("cuda") {
+                    Some("") => 0,
+                    Some(rest) => rest
+                        .trim_start_matches(':')
+                        .parse()
+                        .context("bad cuda ordinal")?,
+                    None => bail!("unknown device {other:?}; use cpu or cuda[:N]"),
+                };
+                Ok(
+                    Device::new_cuda(ordinal)
+                        .context("cuda device (build with --features cuda)")?,
+                )
+            }
+        }
+    }
+}
+
+#[derive(Args, Clone)]
+struct InitOptions {
+    /// Vocabulary size of the BPE tokenizer trained on the task text.
+    #[arg(long, default_value_t = 1024)]
+    vocab_size: usize,
+    /// Longest sequence (prompt + response) the model handles.
+    #[arg(long, default_value_t = 1024)]
+    max_positions: usize,
+}
+
+#[derive(Args)]
+struct InitArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Size: tiny (~1M parameters), small (~5M), base (~30M).
+    #[arg(long, default_value = "tiny")]
+    size: String,
+    #[command(flatten)]
+    init: InitOptions,
+    /// Seed of the initial weights.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output model directory.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args, Clone)]
+struct OptimArgs {
+    /// Learning rate.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// AdamW weight decay.
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f64,
+    /// Clip the global gradient norm to this (0: off).
+    #[arg(long, default_value_t = 1.0)]
+    max_grad_norm: f64,
+    /// Micro-batches per optimizer step (gradient accumulation).
+    #[arg(long, default_value_t = 1)]
+    grad_accum: usize,
+}
+
+impl OptimArgs {
+    fn adamw(&self, default_lr: f64) -> AdamWConfig {
+        AdamWConfig {
+            lr: self.lr.unwrap_or(default_lr),
+            weight_decay: self.weight_decay,
+            ..AdamWConfig::default()
+        }
+    }
+}
+
+#[derive(Args)]
+struct SftArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Start from this Hugging Face model directory.
+    #[arg(long, conflicts_with = "init", required_unless_present = "init")]
+    model: Option<PathBuf>,
+    /// Start from a fresh model of this size (see `init`).
+    #[arg(long)]
+    init: Option<String>,
+    #[command(flatten)]
+    init_options: InitOptions,
+    /// Output directory (final model, checkpoint, metrics.jsonl).
+    #[arg(long)]
+    out: PathBuf,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 200)]
+    steps: u64,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    #[command(flatten)]
+    optim: OptimArgs,
+    /// Seed (initial weights with --init, batch order).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Checkpoint every this many steps.
+    #[arg(long, default_value_t = 50)]
+    save_every: u64,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+#[derive(Args)]
+struct RewardArgs {
+    /// Reward preset.
+    #[arg(long, value_enum, default_value_t = Preset::Paper)]
+    reward: Preset,
+    /// Score with a running `triad serve` (http://host:port) instead of in process.
+    #[arg(long)]
+    reward_url: Option<String>,
+    /// Bearer token for the reward server.
+    #[arg(long, env = "TRIAD_API_KEY")]
+    api_key: Option<String>,
+}
+
+impl RewardArgs {
+    fn source(&self) -> Result<RewardSource> {
+        Ok(RewardSource::new(
+            self.reward_url.as_deref(),
+            self.reward,
+            self.api_key.clone(),
+        )?)
+    }
+}
+
+#[derive(Args)]
+struct RlArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// The starting model (a Hugging Face model directory, e.g. an SFT output).
+    #[arg(long)]
+    model: PathBuf,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 50)]
+    steps: u64,
+    /// Prompts per step.
+    #[arg(long, default_value_t = 8)]
+    prompts: usize,
+    /// Rollouts per prompt.
+    #[arg(long, default_value_t = 4)]
+    rollouts: usize,
+    /// Advantage estimator.
+    #[arg(long, value_enum, default_value_t = Estimator::ReinforcePlusPlus)]
+    estimator: Estimator,
+    /// Sampling temperature.
+    #[arg(long, default_value_t = 0.7)]
+    temperature: f64,
+    /// Nucleus sampling mass.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f64,
+    /// Longest response in tokens.
+    #[arg(long, default_value_t = 64)]
+    max_new_tokens: usize,
+    /// KL-to-reference coefficient (added to the loss; 0 turns the reference off).
+    #[arg(long, default_value_t = 0.001)]
+    kl_coef: f64,
+    /// Entropy bonus coefficient.
+    #[arg(long, default_value_t = 0.001)]
+    entropy_coef: f64,
+    /// PPO clip range.
+    #[arg(long, default_value_t = 0.2)]
+    clip: f64,
+    /// Optimizer passes over each step's rollouts.
+    #[arg(long, default_value_t = 1)]
+    ppo_epochs: usize,
+    #[command(flatten)]
+    optim: OptimArgs,
+    /// Curriculum levels, in order (default: the data's levels, ascending).
+    #[arg(long = "curriculum", value_delimiter = ',')]
+    curriculum: Vec<u8>,
+    /// Advance a level when rollout accuracy over the window reaches this.
+    #[arg(long, default_value_t = 0.8)]
+    advance_accuracy: f64,
+    /// Rollouts the advance rule looks at.
+    #[arg(long, default_value_t = 64)]
+    advance_window: usize,
+    /// Advance after this many steps at a level regardless.
+    #[arg(long)]
+    max_steps_per_level: Option<u64>,
+    #[command(flatten)]
+    reward: RewardArgs,
+    /// Seed of prompt choice and sampling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Checkpoint every this many steps.
+    #[arg(long, default_value_t = 10)]
+    save_every: u64,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// Model directories to merge (comma-separated).
+    #[arg(long, value_delimiter = ',', required = true)]
+    inputs: Vec<PathBuf>,
+    /// One weight per input (comma-separated); the paper's are 1.0,0.2,0.1.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        required = true,
+        allow_negative_numbers = true
+    )]
+    weights: Vec<f64>,
+    /// Divide the weights by their sum (mergekit's `linear` does this by default).
+    #[arg(long)]
+    normalize: bool,
+    /// Output model directory.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// The model directory.
+    #[arg(long)]
+    model: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    /// The split to evaluate.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Longest response in tokens.
+    #[arg(long, default_value_t = 64)]
+    max_new_tokens: usize,
+    #[command(flatten)]
+    reward: RewardArgs,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+#[derive(Args)]
+struct PlotArgs {
+    /// A metrics.jsonl written by sft or rl (several may be given).
+    #[arg(required = true)]
+    logs: Vec<PathBuf>,
+    /// The PNG to write (default: next to the first log, curves.png).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn run_init(args: &InitArgs) -> Result<()> {
+    let tasks = args.data.load("train")?;
+    let policy = init_for_tasks(
+        &args.size,
+        &tasks,
+        args.init.vocab_size,
+        args.init.max_positions,
+        args.seed,
+        &Device::Cpu,
+    )?;
+    policy.save(&args.out)?;
+    eprintln!(
+        "wrote a {} model ({} parameters, vocabulary {}) to {}",
+        args.size,
+        policy.parameter_count(),
+        policy.codec.vocab_size(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn start_policy(
+    model: Option<&Path>,
+    init: Option<&str>,
+    options: &InitOptions,
+    tasks: &[Task],
+    seed: u64,
+    device: &Device,
+) -> Result<Policy> {
+    match (model, init) {
+        (Some(dir), _) => {
+            Policy::load(dir, device).with_context(|| format!("loading {}", dir.display()))
+        }
+        (None, Some(size)) => Ok(init_for_tasks(
+            size,
+            tasks,
+            options.vocab_size,
+            options.max_positions,
+            seed,
+            device,
+        )?),
+        (None, None) => bail!("give --model DIR or --init SIZE"),
+    }
+}
+
+fn run_sft(args: &SftArgs) -> Result<()> {
+    let device = args.device.device()?;
+    let tasks = args.data.load("train")?;
+    let policy = start_policy(
+        args.model.as_deref(),
+        args.init.as_deref(),
+        &args.init_options,
+        &tasks,
+        args.seed,
+        &device,
+    )?;
+    eprintln!(
+        "SFT on {} tasks, model of {} parameters",
+        tasks.len(),
+        policy.parameter_count()
+    );
+    let options = SftOptions {
+        steps: args.steps,
+        batch_size: args.batch_size,
+        grad_accum: args.optim.grad_accum,
+        optim: args.optim.adamw(1e-3),
+        max_grad_norm: args.optim.max_grad_norm,
+        seed: args.seed,
+        save_every: args.save_every,
+        log_every: 10,
+    };
+    let run = RunDir::create(&args.out)?;
+    sft::train(policy, &tasks, &options, &run)?;
+    eprintln!("wrote {}", args.out.display());
+    Ok(())
+}
+
+fn run_rl(args: &RlArgs) -> Result<()> {
+    let device = args.device.device()?;
+    let tasks = args.data.load("train")?;
+    let policy = Policy::load(&args.model, &device)
+        .with_context(|| format!("loading {}", args.model.display()))?;
+    let levels = if args.curriculum.is_empty() {
+        tasks
+            .iter()
+            .map(|t| t.level)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    } else {
+        args.curriculum.clone()
+    };
+    let options = RlOptions {
+        steps: args.steps,
+        prompts: args.prompts,
+        rollouts: args.rollouts,
+        estimator: args.estimator,
+        sample: SampleOptions {
+            temperature: args.temperature,
+            top_p: args.top_p,
+            max_new_tokens: args.max_new_tokens,
+        },
+        loss: LossOptions {
+            clip: args.clip,
+            kl_coef: args.kl_coef,
+            entropy_coef: args.entropy_coef,
+        },
+        ppo_epochs: args.ppo_epochs,
+        grad_accum: args.optim.grad_accum,
+        optim: args.optim.adamw(1e-4),
+        max_grad_norm: args.optim.max_grad_norm,
+        levels,
+        advance_accuracy: args.advance_accuracy,
+        advance_window: args.advance_window,
+        max_steps_per_level: args.max_steps_per_level,
+        seed: args.seed,
+        save_every: args.save_every,
+        log_every: 1,
+    };
+    let run = RunDir::create(&args.out)?;
+    rl::train(policy, &tasks, &options, &args.reward.source()?, &run)?;
+    eprintln!("wrote {}", args.out.display());
+    Ok(())
+}
+
+fn run_merge(args: &MergeArgs) -> Result<()> {
+    let summary = merge::merge(&args.inputs, &args.weights, args.normalize, &args.out)?;
+    let weights: Vec<String> = summary
+        .effective_weights
+        .iter()
+        .map(|w| format!("{w:.4}"))
+        .collect();
+    eprintln!(
+        "merged {} tensors of {} models with weights {} into {}",
+        summary.tensors,
+        summary.inputs.len(),
+        weights.join(", "),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn run_eval(args: &EvalArgs) -> Result<()> {
+    let device = args.device.device()?;
+    let tasks = args.data.load(&args.split)?;
+    let policy = Policy::load(&args.model, &device)
+        .with_context(|| format!("loading {}", args.model.display()))?;
+    let report = eval::evaluate(
+        &policy.untracked()?,
+        &policy.codec,
+        &tasks,
+        args.max_new_tokens,
+        &args.reward.source()?,
+    )?;
+    print!("{}", report.markdown());
+    eprintln!("{:.0} generated tokens/s", report.tokens_per_s);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn run_plot(args: &PlotArgs) -> Result<()> {
+    let mut log = Vec::new();
+    for path in &args.logs {
+        log.extend(metrics::read(path)?);
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.logs[0].with_file_name("curves.png"));
+    plot::draw(&out, &plot::training_panels(&log))?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Init(a) => run_init(a),
+        Command::Sft(a) => run_sft(a),
+        Command::Rl(a) => run_rl(a),
+        Command::Merge(a) => run_merge(a),
+        Command::Eval(a) => run_eval(a),
+        Command::Plot(a) => run_plot(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The JSONL training log: one object per step, appended as the run goes.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+
+/// What one step records. Fields that a phase does not measure are `null`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    /// `sft` or `rl`.
+    pub phase: String,
+    /// Step number, from 1.
+    pub step: u64,
+    /// Curriculum level of the step's prompts.
+    #[serde(default)]
+    pub level: Option<u8>,
+    /// Training loss.
+    pub loss: f64,
+    /// Mean reward of the step's rollouts.
+    #[serde(default)]
+    pub reward_mean: Option<f64>,
+    /// Standard deviation of the rewards.
+    #[serde(default)]
+    pub reward_std: Option<f64>,
+    /// Fraction of rollouts with a correct answer in the right format.
+    #[serde(default)]
+    pub accuracy: Option<f64>,
+    /// Fraction of rollouts failing the format rule.
+    #[serde(default)]
+    pub format_failure_rate: Option<f64>,
+    /// Mean per-token KL to the reference (k3 estimator).
+    #[serde(default)]
+    pub kl: Option<f64>,
+    /// Mean per-token entropy of the policy on its completions.
+    #[serde(default)]
+    pub entropy: Option<f64>,
+    /// Mean completion length in tokens.
+    pub response_length: f64,
+    /// Gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Learning rate.
+    pub lr: f64,
+    /// Tokens trained on per second (forward + backward).
+    pub train_tokens_per_s: f64,
+    /// Tokens sampled per second (RL).
+    #[serde(default)]
+    pub sample_tokens_per_s: Option<f64>,
+    /// Seconds the step took.
+    pub seconds: f64,
+}
+
+/// Append one line to the log at `path`.
+pub fn append(path: &Path, metrics: &StepMetrics) -> Result<(), TrainError> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| TrainError::io(path, e))?;
+    let mut line = serde_json::to_string(metrics).expect("metrics serialize");
+    line.push('\n');
+    file.write_all(line.as_bytes())
+        .map_err(|e| TrainError::io(path, e))
+}
+
+/// Read every line of a log.
+pub fn read(path: &Path) -> Result<Vec<StepMetrics>, TrainError> {
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str(line)
+                .map_err(|e| TrainError::Invalid(format!("{}:{}: {e}", path.display(), i + 1)))
+        })
+        .collect()
+}
+
+/// Drop the lines of `phase` after `step` (a resumed run re-does those steps).
+pub fn truncate_after(path: &Path, phase: &str, step: u64) -> Result<(), TrainError> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let kept: Vec<StepMetrics> = read(path)?
+        .into_iter()
+        .filter(|m| m.phase != phase || m.step <= step)
+        .collect();
+    let mut text = String::new();
+    for m in &kept {
+        text.push_str(&serde_json::to_string(m).expect("metrics serialize"));
+        text.push('\n');
+    }
+    std::fs::write(path, text).map_err(|e| TrainError::io(path, e))
+}

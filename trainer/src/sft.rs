@@ -1,0 +1,188 @@
+//! Supervised warm-up on (prompt, reference answer) pairs, loss on the answer tokens only.
+
+use std::time::Instant;
+
+use candle_core::Tensor;
+use serde::Serialize;
+
+use crate::TrainError;
+use crate::batch::{Sequence, pack};
+use crate::data::Task;
+use crate::metrics::{self, StepMetrics};
+use crate::model::Qwen2;
+use crate::optim::{self, AdamW, AdamWConfig, Grads};
+use crate::policy::Policy;
+use crate::run::{RunDir, fingerprint, step_rng};
+use crate::tokenizer::{TextCodec, sft_target};
+
+/// SFT settings.
+#[derive(Clone, Debug, Serialize)]
+pub struct SftOptions {
+    /// Optimizer steps in total (a resumed run continues up to this).
+    #[serde(skip)]
+    pub steps: u64,
+    /// Sequences per step.
+    pub batch_size: usize,
+    /// Micro-batches per step (gradients accumulate across them).
+    pub grad_accum: usize,
+    /// AdamW settings.
+    pub optim: AdamWConfig,
+    /// Clip the global gradient norm to this (0: no clipping).
+    pub max_grad_norm: f64,
+    /// Seed for batch selection.
+    pub seed: u64,
+    /// Save a checkpoint every this many steps (and at the end).
+    #[serde(skip)]
+    pub save_every: u64,
+    /// Print a progress line every this many steps (0: quiet).
+    #[serde(skip)]
+    pub log_every: u64,
+}
+
+impl Default for SftOptions {
+    fn default() -> Self {
+        SftOptions {
+            steps: 200,
+            batch_size: 16,
+            grad_accum: 1,
+            optim: AdamWConfig::default(),
+            max_grad_norm: 1.0,
+            seed: 0,
+            save_every: 50,
+            log_every: 10,
+        }
+    }
+}
+
+/// Tokenised (prompt, target) pairs for `tasks`; tasks too long for the model are skipped.
+pub fn examples(
+    tasks: &[Task],
+    codec: &TextCodec,
+    max_positions: usize,
+) -> Result<Vec<Sequence>, TrainError> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let prompt_text = task.prompt_text();
+        let prefilled = triad::reward::prompt_prefills_think(&prompt_text);
+        let prompt = codec.encode(&prompt_text)?;
+        let completion = codec.encode(&sft_target(&task.answer, prefilled))?;
+        if prompt.len() + completion.len() <= max_positions {
+            out.push(Sequence { prompt, completion });
+        }
+    }
+    if out.is_empty() {
+        return Err(TrainError::Invalid(format!(
+            "no task fits in {max_positions} positions"
+        )));
+    }
+    Ok(out)
+}
+
+/// Sum of the negative log-likelihood of the completion tokens of `batch`, divided by
+/// `normaliser` (the completion tokens of the whole step, so micro-batches add up to the mean).
+pub fn nll(
+    model: &Qwen2,
+    batch: &[&Sequence],
+    pad: u32,
+    normaliser: f64,
+) -> Result<Tensor, TrainError> {
+    let packed = pack(batch, pad, model.device())?;
+    let logits = model.forward_full(&packed.inputs)?;
+    let log_probs = crate::sample::token_log_probs(&logits, &packed.targets)?;
+    Ok(((log_probs * &packed.mask)?.sum_all()?.neg()? / normaliser)?)
+}
+
+/// One optimizer step on `batch` split into `micro` micro-batches; returns (loss, grad norm).
+pub fn step(
+    policy: &Policy,
+    optimizer: &mut AdamW,
+    batch: &[&Sequence],
+    micro: usize,
+    max_grad_norm: f64,
+) -> Result<(f64, f64), TrainError> {
+    let tokens: usize = batch.iter().map(|s| s.completion.len()).sum();
+    let normaliser = tokens.max(1) as f64;
+    let mut grads = Grads::new();
+    let mut loss = 0.0;
+    let chunk = batch.len().div_ceil(micro.max(1)).max(1);
+    for part in batch.chunks(chunk) {
+        let l = nll(&policy.model, part, policy.codec.pad, normaliser)?;
+        loss += f64::from(l.to_scalar::<f32>()?);
+        optim::accumulate(
+            &mut grads,
+            optim::collect_grads(&policy.vars, &l.backward()?),
+        )?;
+    }
+    let norm = optim::clip_grad_norm(&mut grads, max_grad_norm)?;
+    optimizer.step(&policy.vars, &grads)?;
+    Ok((loss, norm))
+}
+
+/// Train `policy` on `tasks` into `run`, resuming from its checkpoint when there is one.
+pub fn train(
+    policy: Policy,
+    tasks: &[Task],
+    options: &SftOptions,
+    run: &RunDir,
+) -> Result<Policy, TrainError> {
+    let print = options.log_every > 0;
+    let fp = fingerprint(&("sft", options, tasks.len()));
+    let (policy, mut optimizer, mut state, resumed) =
+        run.resume_or_start(policy, "sft", &fp, options.optim)?;
+    if resumed && print {
+        eprintln!("resuming SFT from step {}", state.step);
+    }
+    let data = examples(
+        tasks,
+        &policy.codec,
+        policy.model.config().max_position_embeddings,
+    )?;
+    while state.step < options.steps {
+        let step = state.step + 1;
+        let started = Instant::now();
+        let mut rng = step_rng(options.seed, "sft-batch", step);
+        let batch: Vec<&Sequence> = (0..options.batch_size)
+            .map(|_| &data[crate::run::pick_index(&mut rng, data.len())])
+            .collect();
+        let (loss, norm) = self::step(
+            &policy,
+            &mut optimizer,
+            &batch,
+            options.grad_accum,
+            options.max_grad_norm,
+        )?;
+        let seconds = started.elapsed().as_secs_f64();
+        let tokens: usize = batch
+            .iter()
+            .map(|s| s.prompt.len() + s.completion.len())
+            .sum();
+        let completion: usize = batch.iter().map(|s| s.completion.len()).sum();
+        metrics::append(
+            &run.metrics(),
+            &StepMetrics {
+                phase: "sft".into(),
+                step,
+                loss,
+                response_length: completion as f64 / batch.len() as f64,
+                grad_norm: norm,
+                lr: options.optim.lr,
+                train_tokens_per_s: tokens as f64 / seconds,
+                seconds,
+                ..StepMetrics::default()
+            },
+        )?;
+        state.step = step;
+        if print && (step % options.log_every == 0 || step == options.steps) {
+            eprintln!(
+                "sft step {step}/{}: loss {loss:.4}, grad norm {norm:.3}, {:.0} tokens/s",
+                options.steps,
+                tokens as f64 / seconds
+            );
+        }
+        if step % options.save_every.max(1) == 0 || step == options.steps {
+            run.save_checkpoint(&policy, &optimizer, &state)?;
+        }
+    }
+    run.save_final(&policy, &state)?;
+    Ok(policy)
+}
