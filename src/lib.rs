@@ -6,6 +6,7 @@
 //! [`triad_generators`], re-exported here as [`generators`].
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod dataset;
 mod label_schema;
 pub mod reward;

@@ -50,11 +50,36 @@ enum Command {
         #[command(subcommand)]
         action: ManifestAction,
     },
+    /// Throughput per family and level: generation (with and without Z3), Z3 checks, scoring of
+    /// synthetic rollouts, end-to-end rows into Parquet; one thread and all threads.
+    Bench(BenchArgs),
     /// Print a published schema: `row` (Parquet columns) or `label` (label JSON schema).
     Schema {
         /// `row` or `label`.
         which: String,
     },
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// A run of well under a minute (short windows); the default takes a few minutes.
+    #[arg(long)]
+    quick: bool,
+    /// Comma-separated families (default: all).
+    #[arg(long, value_delimiter = ',')]
+    families: Option<Vec<String>>,
+    /// Levels: `1-10`, `1,3,7` (default: every level of each family).
+    #[arg(long)]
+    levels: Option<String>,
+    /// Threads for the all-threads figures (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Measurement window per figure in milliseconds (overrides --quick's and the default).
+    #[arg(long)]
+    window_ms: Option<u64>,
+    /// Also write the figures as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -318,6 +343,12 @@ fn generate(args: GenerateArgs) -> Result<()> {
         worker: worker(args.num_shards, args.shard_index)?,
     };
     let manifest = dataset::generate(&config)?;
+    for entry in manifest.streams.iter().filter(|e| e.exhausted) {
+        eprintln!(
+            "warning: {} level {} {}: only {} distinct items exist ({} asked)",
+            entry.family, entry.level, entry.split, entry.rows, entry.requested
+        );
+    }
     let shards: usize = manifest.streams.iter().map(|s| s.shards.len()).sum();
     eprintln!(
         "wrote {} rows in {shards} shards to {}",
@@ -394,6 +425,35 @@ fn schema(which: &str) -> Result<()> {
     Ok(())
 }
 
+fn bench(args: BenchArgs) -> Result<()> {
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut config = if args.quick {
+        triad::bench::BenchConfig::quick(threads)
+    } else {
+        triad::bench::BenchConfig::full(threads)
+    };
+    config.families = resolve_families(args.families.as_deref())?;
+    if let Some(levels) = &args.levels {
+        config.levels = parse_levels(levels)?;
+    }
+    if let Some(ms) = args.window_ms {
+        config.window = std::time::Duration::from_millis(ms);
+    }
+    let scratch = tempfile::tempdir().context("a scratch directory for the end-to-end runs")?;
+    let report = triad::bench::run(&config, scratch.path(), |family, level| {
+        eprint!("\rmeasuring {family} level {level}   ");
+    })?;
+    eprintln!();
+    print!("{}", report.markdown());
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -435,6 +495,7 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Command::Bench(args) => bench(args),
         Command::Schema { which } => schema(&which),
     };
     match result {

@@ -230,15 +230,8 @@ pub fn generate(config: &GenerateConfig) -> Result<Manifest, DatasetError> {
             spec.level,
             spec.split
         ));
+        // An exhausted stream is marked in the manifest; the CLI warns about it.
         let entry = generate_stream(spec, &progress)?;
-        if entry.exhausted {
-            progress.suspend(|| {
-                eprintln!(
-                    "warning: {} level {} {}: only {} distinct items exist ({} asked)",
-                    entry.family, entry.level, entry.split, entry.rows, entry.requested
-                )
-            });
-        }
         manifest.total_rows += entry.rows;
         manifest.streams.push(entry);
     }

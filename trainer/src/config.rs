@@ -78,6 +78,7 @@ fn default_torch_dtype() -> String {
 
 /// The sizes `--init` knows: (name, hidden, intermediate, layers, heads, kv heads).
 pub const NAMED_SIZES: &[(&str, usize, usize, usize, usize, usize)] = &[
+    ("micro", 64, 128, 2, 4, 2),
     ("tiny", 128, 384, 4, 4, 2),
     ("small", 256, 768, 6, 8, 4),
     ("base", 512, 1536, 8, 8, 4),

@@ -18,6 +18,7 @@ pub mod merge;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod pipeline;
 pub mod plot;
 pub mod policy;
 pub mod reward;

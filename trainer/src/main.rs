@@ -41,6 +41,20 @@ enum Command {
     Eval(EvalArgs),
     /// Draw a training log (metrics.jsonl) as PNG curves.
     Plot(PlotArgs),
+    /// The paper's recipe end to end: base → specialists → merge → domain RL, with a report.
+    Pipeline(PipelineArgs),
+}
+
+#[derive(Args)]
+struct PipelineArgs {
+    /// The pipeline configuration (TOML; see trainer/pipeline.toml).
+    #[arg(long)]
+    config: PathBuf,
+    /// Output directory (each stage in a subdirectory; finished stages are skipped on a re-run).
+    #[arg(long, default_value = "runs/pipeline")]
+    out: PathBuf,
+    #[command(flatten)]
+    device: DeviceArgs,
 }
 
 #[derive(Args, Clone)]
@@ -114,7 +128,7 @@ struct InitOptions {
 struct InitArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Size: tiny (~1M parameters), small (~5M), base (~30M).
+    /// Size: micro (~0.1M parameters), tiny (~1M), small (~5M), base (~30M).
     #[arg(long, default_value = "tiny")]
     size: String,
     #[command(flatten)]
@@ -508,6 +522,19 @@ fn run_plot(args: &PlotArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_pipeline(args: &PipelineArgs) -> Result<()> {
+    let config = triad_trainer::pipeline::PipelineConfig::read(&args.config)?;
+    let started = std::time::Instant::now();
+    let report = triad_trainer::pipeline::run(&config, &args.out, &args.device.device()?)?;
+    print!("{}", report.markdown());
+    eprintln!(
+        "wrote {}/report.md, report.json and curves.png in {:.0} s",
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
@@ -517,6 +544,7 @@ fn main() -> ExitCode {
         Command::Merge(a) => run_merge(a),
         Command::Eval(a) => run_eval(a),
         Command::Plot(a) => run_plot(a),
+        Command::Pipeline(a) => run_pipeline(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

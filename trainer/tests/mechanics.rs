@@ -886,3 +886,134 @@ fn remote_reward_server_scores_like_in_process() {
     let err = wrong_key.score(&rollouts).unwrap_err().to_string();
     assert!(err.contains("401"), "{err}");
 }
+
+const SMALL_PIPELINE: &str = r#"
+seed = 5
+levels = [1]
+eval_limit = 2
+eval_max_new_tokens = 6
+[data]
+train = 12
+test = 4
+[base]
+init = "micro"
+vocab_size = 500
+max_positions = 1024
+sft_steps = 2
+sft_batch_size = 4
+[specialist]
+steps = 2
+max_steps_per_level = 1
+prompts = 2
+rollouts = 2
+max_new_tokens = 6
+[merge]
+weights = { deduction = 1.0, induction = 0.2, abduction = 0.1 }
+[domain]
+families = ["deduction", "induction", "abduction"]
+levels = [2]
+[domain.rl]
+steps = 1
+prompts = 2
+rollouts = 2
+estimator = "grpo"
+max_new_tokens = 6
+"#;
+
+#[test]
+fn pipeline_runs_every_stage_deterministically_and_skips_finished_ones() {
+    let work = tempfile::tempdir().unwrap();
+    let config_path = work.path().join("pipeline.toml");
+    std::fs::write(&config_path, SMALL_PIPELINE).unwrap();
+    let config = triad_trainer::pipeline::PipelineConfig::read(&config_path).unwrap();
+    let (a, b) = (work.path().join("a"), work.path().join("b"));
+    let report = triad_trainer::pipeline::run(&config, &a, &Device::Cpu).unwrap();
+    let models: Vec<&str> = report.rows.iter().map(|r| r.model.as_str()).collect();
+    assert_eq!(
+        models,
+        [
+            "base",
+            "deduction specialist",
+            "induction specialist",
+            "abduction specialist",
+            "merged",
+            "domain RL from base",
+            "domain RL from merged"
+        ]
+    );
+    for stage in [
+        "base",
+        "specialist-deduction",
+        "merged",
+        "domain-from-merged",
+    ] {
+        assert!(a.join(stage).join("model.safetensors").exists(), "{stage}");
+    }
+    let merge: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("merged/merge_config.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        merge["effective_weights"],
+        serde_json::json!([1.0, 0.2, 0.1])
+    );
+    assert!(
+        std::fs::read_to_string(a.join("report.md"))
+            .unwrap()
+            .contains("| merged |")
+    );
+    assert_eq!(
+        &std::fs::read(a.join("curves.png")).unwrap()[..4],
+        b"\x89PNG"
+    );
+
+    // A re-run skips every finished stage: nothing is retrained, the report is the same.
+    let weights = std::fs::metadata(a.join("merged/model.safetensors"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let again = triad_trainer::pipeline::run(&config, &a, &Device::Cpu).unwrap();
+    assert_eq!(again, report);
+    assert_eq!(
+        std::fs::metadata(a.join("merged/model.safetensors"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        weights
+    );
+    // Same seed, fresh directory: the same weights at every stage.
+    triad_trainer::pipeline::run(&config, &b, &Device::Cpu).unwrap();
+    for stage in ["base", "specialist-abduction", "merged", "domain-from-base"] {
+        let x = std::fs::read(a.join(stage).join("model.safetensors")).unwrap();
+        let y = std::fs::read(b.join(stage).join("model.safetensors")).unwrap();
+        assert!(
+            x == y,
+            "{stage} differs between two runs of the same configuration"
+        );
+    }
+    assert_eq!(
+        std::fs::read(a.join("report.json")).unwrap(),
+        std::fs::read(b.join("report.json")).unwrap()
+    );
+}
+
+#[test]
+fn checked_in_pipeline_config_parses() {
+    let config =
+        triad_trainer::pipeline::PipelineConfig::read(&repo().join("trainer/pipeline.toml"))
+            .unwrap();
+    assert_eq!(config.levels, vec![1, 2]);
+    assert_eq!(config.merge.weights["deduction"], 1.0);
+    let bad = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        bad.path(),
+        SMALL_PIPELINE.replace("abduction = 0.1", "abduktion = 0.1"),
+    )
+    .unwrap();
+    let err = triad_trainer::pipeline::PipelineConfig::read(bad.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("abduction") || err.contains("abduktion"),
+        "{err}"
+    );
+}
