@@ -2,6 +2,7 @@
 
 mod util;
 
+mod bench;
 mod generate;
 mod paper;
 mod pyarrow;

@@ -5,6 +5,7 @@ triad ÷ alternative, and writes the figures as JSON.
 
 usage: compare.py TRIAD_BENCH_JSON OUT_JSON [--window SECONDS]
 """
+import itertools
 import json
 import random
 import sys
@@ -66,8 +67,8 @@ def reasoning_gym():
         except Exception as e:  # a task missing from the installed version
             rows.append({"task": name, "error": str(e)})
             continue
-        index = iter(range(100_000))
-        gen = rate(lambda: dataset[next(index)])
+        index = itertools.count()
+        gen = rate(lambda: dataset[next(index) % 100_000])
         entry = dataset[0]
         score = rate(lambda: dataset.score_answer(answer=entry["answer"], entry=entry), WINDOW / 2)
         rows.append({"task": name, "family": family, "level": level, "generate": gen, "score": score,

@@ -48,6 +48,9 @@ pub struct StepMetrics {
     /// Tokens sampled per second (RL).
     #[serde(default)]
     pub sample_tokens_per_s: Option<f64>,
+    /// Seconds spent scoring the step's rollouts (RL).
+    #[serde(default)]
+    pub reward_seconds: Option<f64>,
     /// Seconds the step took.
     pub seconds: f64,
 }

@@ -361,7 +361,9 @@ pub fn train(
                 prompt,
             })
             .collect();
+        let scoring = Instant::now();
         let scores = rewards.score(&rollouts)?;
+        let reward_seconds = scoring.elapsed().as_secs_f64();
         let values: Vec<f64> = scores.iter().map(|s| s.score).collect();
         let lengths: Vec<usize> = sequences.iter().map(|s| s.completion.len()).collect();
         let adv = advantages(options.estimator, &values, &lengths, options.rollouts);
@@ -399,6 +401,7 @@ pub fn train(
             lr: options.optim.lr,
             train_tokens_per_s: stats.tokens as f64 / train_seconds,
             sample_tokens_per_s: Some(sampled as f64 / sample_seconds),
+            reward_seconds: Some(reward_seconds),
             seconds: started.elapsed().as_secs_f64(),
         };
         metrics::append(&run.metrics(), &metrics)?;

@@ -1017,3 +1017,52 @@ fn checked_in_pipeline_config_parses() {
         "{err}"
     );
 }
+
+#[test]
+fn sharded_checkpoints_load_like_single_files() {
+    let policy = small_policy(false, 40);
+    let dir = tempfile::tempdir().unwrap();
+    policy.save(dir.path()).unwrap();
+    // Re-lay the weights out as two shards with an index, as large Hugging Face models ship.
+    let single = dir.path().join("model.safetensors");
+    let mut reader = StReader::open(&single).unwrap();
+    let names: Vec<String> = reader.tensors.keys().cloned().collect();
+    let (first, second) = names.split_at(names.len() / 2);
+    let mut weight_map = serde_json::Map::new();
+    for (file, part) in [
+        ("model-00001-of-00002.safetensors", first),
+        ("model-00002-of-00002.safetensors", second),
+    ] {
+        let layout: Vec<(String, String, Vec<usize>)> = part
+            .iter()
+            .map(|n| {
+                (
+                    n.clone(),
+                    reader.tensors[n].dtype.clone(),
+                    reader.tensors[n].shape.clone(),
+                )
+            })
+            .collect();
+        let mut writer =
+            StWriter::create(&dir.path().join(file), &layout, &BTreeMap::new()).unwrap();
+        for name in part {
+            writer
+                .write(name, &reader.read_bytes(name).unwrap())
+                .unwrap();
+            weight_map.insert(name.clone(), file.into());
+        }
+        writer.finish().unwrap();
+    }
+    drop(reader);
+    std::fs::remove_file(&single).unwrap();
+    let index = serde_json::json!({"metadata": {}, "weight_map": weight_map});
+    std::fs::write(
+        dir.path().join("model.safetensors.index.json"),
+        index.to_string(),
+    )
+    .unwrap();
+    let loaded = Policy::load(dir.path(), &Device::Cpu).unwrap();
+    for (name, var) in &policy.vars {
+        assert_eq!(bits(var), bits(&loaded.vars[name]), "{name}");
+    }
+}

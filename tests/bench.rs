@@ -1,0 +1,69 @@
+//! `triad bench`: prints the machine, both tables and every family/level asked for; writes JSON
+//! with the same figures. (Speed itself is never asserted in tests.)
+
+use crate::util::triad;
+
+#[test]
+fn bench_quick_prints_tables_and_writes_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let output = triad(&[
+        "bench",
+        "--quick",
+        "--families",
+        "induction,abduction",
+        "--levels",
+        "1,2",
+        "--window-ms",
+        "5",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("triad 0.1.0 on "), "{stdout}");
+    assert!(
+        stdout.contains("| family | level | generate 1t |"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(
+        "| family | level | correct 1t | near-miss 1t | hedge 1t | no-tags 1t | long-64KB 1t |"
+    ));
+    for row in [
+        "| induction | 1 |",
+        "| induction | 2 |",
+        "| abduction | 1 |",
+        "| abduction | 2 |",
+    ] {
+        assert_eq!(
+            stdout.matches(row).count(),
+            2,
+            "{row} in both tables:\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains("| deduction |"));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(report["machine"]["cores"].as_u64().unwrap() >= 1);
+    let levels = report["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), 4);
+    for level in levels {
+        for key in [
+            "generate_1t",
+            "generate_nt",
+            "generate_certify_nt",
+            "z3_checks_1t",
+            "end_to_end_1t",
+        ] {
+            assert!(level[key].as_f64().unwrap() > 0.0, "{key}: {level}");
+        }
+        assert_eq!(level["score_1t"].as_array().unwrap().len(), 5);
+    }
+    // Induction level 1 has 289 distinct train items; the end-to-end run asks for more at the
+    // 2-thread generation rate and must say it ran out.
+    assert_eq!(levels[0]["end_to_end_exhausted"], true);
+}
