@@ -375,11 +375,22 @@ fn make_base(
     }
     let dir = layout.stage("base");
     let run = RunDir::create(&dir)?;
-    if run.finished() {
+    let tasks = select(layout, "train", &FAMILIES, &config.levels, None)?;
+    let options = SftOptions {
+        steps: config.base.sft_steps,
+        batch_size: config.base.sft_batch_size,
+        optim: AdamWConfig {
+            lr: config.base.sft_lr,
+            ..AdamWConfig::default()
+        },
+        seed: config.seed,
+        log_every: 50,
+        ..SftOptions::default()
+    };
+    if run.finished(&crate::sft::run_fingerprint(&options, &tasks))? {
         log("base: done");
         return Ok(dir);
     }
-    let tasks = select(layout, "train", &FAMILIES, &config.levels, None)?;
     let policy = match &config.base.model {
         Some(model) => Policy::load(model, device)?,
         None => init_for_tasks(
@@ -396,17 +407,6 @@ fn make_base(
         policy.parameter_count(),
         tasks.len()
     ));
-    let options = SftOptions {
-        steps: config.base.sft_steps,
-        batch_size: config.base.sft_batch_size,
-        optim: AdamWConfig {
-            lr: config.base.sft_lr,
-            ..AdamWConfig::default()
-        },
-        seed: config.seed,
-        log_every: 50,
-        ..SftOptions::default()
-    };
     crate::sft::train(policy, &tasks, &options, &run)?;
     Ok(dir)
 }
@@ -422,8 +422,20 @@ fn rl_stage(
     device: &Device,
 ) -> Result<PathBuf, TrainError> {
     let dir = layout.stage(name);
+    // A stage's output depends on the model it starts from, too: when that changed (a new
+    // merge, a retrained base), the old output is discarded and the stage runs again.
+    let input = weights_digest(start)?;
+    let input_file = dir.join("input.sha256");
+    if dir.exists() && std::fs::read_to_string(&input_file).ok().as_deref() != Some(input.as_str())
+    {
+        log(&format!(
+            "{name}: its starting model changed; running it again"
+        ));
+        std::fs::remove_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
+    }
     let run = RunDir::create(&dir)?;
-    if run.finished() {
+    std::fs::write(&input_file, &input).map_err(|e| TrainError::io(&input_file, e))?;
+    if run.finished(&crate::rl::run_fingerprint(options, tasks))? {
         log(&format!("{name}: done"));
         return Ok(dir);
     }
@@ -431,6 +443,18 @@ fn rl_stage(
     let policy = Policy::load(start, device)?;
     crate::rl::train(policy, tasks, options, rewards, &run)?;
     Ok(dir)
+}
+
+/// SHA-256 of a model directory's weight files (what a stage starting from it depends on).
+fn weights_digest(model: &Path) -> Result<String, TrainError> {
+    use sha2::{Digest, Sha256};
+    let (files, _) = crate::st::model_files(model)?;
+    let mut hash = Sha256::new();
+    for file in files {
+        let bytes = std::fs::read(&file).map_err(|e| TrainError::io(&file, e))?;
+        hash.update(&bytes);
+    }
+    Ok(hex::encode(hash.finalize()))
 }
 
 /// Evaluate a model on every family's test split at the curriculum levels and on the domain
@@ -443,7 +467,18 @@ fn evaluate_stage(
     rewards: &RewardSource,
     device: &Device,
 ) -> Result<(EvalReport, EvalReport), TrainError> {
-    let path = layout.eval(name);
+    // Cached per stage, keyed by what decides the result: the evaluation settings and the
+    // model's weights file.
+    let weights = weights_digest(model)?;
+    let key = crate::run::fingerprint(&(
+        &config.levels,
+        &config.domain,
+        config.eval_limit,
+        config.eval_max_new_tokens,
+        config.reward,
+        weights,
+    ));
+    let path = layout.eval(&format!("{name}-{key}"));
     if let Ok(text) = std::fs::read_to_string(&path)
         && let Ok(cached) = serde_json::from_str::<(EvalReport, EvalReport)>(&text)
     {
@@ -538,6 +573,19 @@ fn curves(layout: &Layout) -> Vec<Panel> {
     panels
 }
 
+/// Whether `dir` already holds the merge of `inputs` with these weights.
+fn same_merge(dir: &Path, inputs: &[PathBuf], weights: &[f64], normalize: bool) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join("merge_config.json")) else {
+        return false;
+    };
+    let Ok(done) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return false;
+    };
+    done["weights"] == serde_json::json!(weights)
+        && done["normalize"] == serde_json::json!(normalize)
+        && done["inputs"] == serde_json::json!(inputs)
+}
+
 /// Run (or finish) the pipeline into `out`.
 pub fn run(
     config: &PipelineConfig,
@@ -578,8 +626,8 @@ pub fn run(
     }
 
     let merged = layout.stage("merged");
-    if !merged.join("merge_config.json").exists() {
-        let weights: Vec<f64> = FAMILIES.iter().map(|f| config.merge.weights[*f]).collect();
+    let weights: Vec<f64> = FAMILIES.iter().map(|f| config.merge.weights[*f]).collect();
+    if !same_merge(&merged, &specialists, &weights, config.merge.normalize) {
         let summary = crate::merge::merge(&specialists, &weights, config.merge.normalize, &merged)?;
         log(&format!(
             "merged with weights {:?}",

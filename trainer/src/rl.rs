@@ -272,6 +272,13 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// The fingerprint of an RL run: its options and its tasks. A checkpoint or finished run with
+/// another fingerprint is not taken for this one.
+pub fn run_fingerprint(options: &RlOptions, tasks: &[Task]) -> String {
+    let ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+    fingerprint(&("rl", options, ids))
+}
+
 /// Train `policy` with RL on `tasks` (train split; the curriculum draws from its levels).
 pub fn train(
     policy: Policy,
@@ -293,7 +300,7 @@ pub fn train(
         }
     }
     let print = options.log_every > 0;
-    let fp = fingerprint(&("rl", options, tasks.len()));
+    let fp = run_fingerprint(options, tasks);
     // The KL reference is the model the run started from; a resumed run rebuilds it from there.
     let reference_dir = run.root.join("reference");
     let (policy, mut optimizer, mut state, resumed) =

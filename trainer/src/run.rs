@@ -61,9 +61,22 @@ impl RunDir {
         self.root.join("checkpoint")
     }
 
-    /// Whether the final model has been written (the run finished).
-    pub fn finished(&self) -> bool {
-        self.root.join("trainer_state.json").exists() && self.root.join("config.json").exists()
+    /// Whether the final model of a run with `fingerprint` has been written; an error when a
+    /// finished run with other options is there (it must not be taken for this one).
+    pub fn finished(&self, fingerprint: &str) -> Result<bool, TrainError> {
+        if !(self.root.join("trainer_state.json").exists()
+            && self.root.join("config.json").exists())
+        {
+            return Ok(false);
+        }
+        let state = read_state(&self.root)?;
+        if state.fingerprint != fingerprint {
+            return Err(TrainError::Invalid(format!(
+                "{} holds a finished run with other options or data; use another --out or delete it",
+                self.root.display()
+            )));
+        }
+        Ok(true)
     }
 
     /// Save the resumable state.

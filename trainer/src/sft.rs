@@ -118,6 +118,12 @@ pub fn step(
     Ok((loss, norm))
 }
 
+/// The fingerprint of an SFT run: its options and its tasks.
+pub fn run_fingerprint(options: &SftOptions, tasks: &[Task]) -> String {
+    let ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+    fingerprint(&("sft", options, ids))
+}
+
 /// Train `policy` on `tasks` into `run`, resuming from its checkpoint when there is one.
 pub fn train(
     policy: Policy,
@@ -126,7 +132,7 @@ pub fn train(
     run: &RunDir,
 ) -> Result<Policy, TrainError> {
     let print = options.log_every > 0;
-    let fp = fingerprint(&("sft", options, tasks.len()));
+    let fp = run_fingerprint(options, tasks);
     let (policy, mut optimizer, mut state, resumed) =
         run.resume_or_start(policy, "sft", &fp, options.optim)?;
     if resumed && print {

@@ -980,6 +980,31 @@ fn pipeline_runs_every_stage_deterministically_and_skips_finished_ones() {
             .unwrap(),
         weights
     );
+    // Changing the merge re-merges and re-runs what starts from the merge, and only that.
+    let mut normalized = config.clone();
+    normalized.merge.normalize = true;
+    let base_weights = std::fs::read(a.join("domain-from-base/model.safetensors")).unwrap();
+    let from_merged = std::fs::read(a.join("domain-from-merged/model.safetensors")).unwrap();
+    triad_trainer::pipeline::run(&normalized, &a, &Device::Cpu).unwrap();
+    let merge: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("merged/merge_config.json")).unwrap())
+            .unwrap();
+    assert_eq!(merge["normalize"], true);
+    assert_eq!(
+        std::fs::read(a.join("domain-from-base/model.safetensors")).unwrap(),
+        base_weights
+    );
+    assert_ne!(
+        std::fs::read(a.join("domain-from-merged/model.safetensors")).unwrap(),
+        from_merged
+    );
+    // And back: the same output as the first run.
+    triad_trainer::pipeline::run(&config, &a, &Device::Cpu).unwrap();
+    assert_eq!(
+        std::fs::read(a.join("domain-from-merged/model.safetensors")).unwrap(),
+        from_merged
+    );
+
     // Same seed, fresh directory: the same weights at every stage.
     triad_trainer::pipeline::run(&config, &b, &Device::Cpu).unwrap();
     for stage in ["base", "specialist-abduction", "merged", "domain-from-base"] {
