@@ -19,6 +19,12 @@ use triad_trainer::sample::SampleOptions;
 use triad_trainer::sft::SftOptions;
 use triad_trainer::{eval, merge, metrics, plot, rl, sft};
 
+/// Training allocates and frees tensors of tens of megabytes every op; glibc's malloc hands those
+/// to mmap/munmap each time (more system time than user time in a pipeline run). mimalloc keeps
+/// them in its own pages.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Train language models on triad's tasks: SFT, RL with a curriculum, merge, evaluate.
 #[derive(Parser)]
 #[command(name = "triad-train", version, about)]
