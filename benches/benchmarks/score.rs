@@ -4,15 +4,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group};
+use triad::bench::thinking;
 use triad::generators::registry;
 use triad::reward::{Preset, score};
-
-/// A deterministic few-KB "reasoning" text.
-fn thinking(bytes: usize) -> String {
-    let sentence =
-        "Assume A is true; then the second formula forces B, which contradicts the fourth. ";
-    sentence.repeat(bytes / sentence.len() + 1)
-}
 
 fn scoring(c: &mut Criterion) {
     let family = registry::family("deduction").unwrap();

@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use candle_core::{D, Tensor};
+use candle_core::Tensor;
 use serde::Serialize;
 
 use crate::TrainError;
@@ -177,14 +177,7 @@ pub fn policy_update(
             let packed = pack(&batch, policy.codec.pad, &device)?;
             stats.tokens += packed.inputs.elem_count();
             let logits = policy.model.forward_full(&packed.inputs)?;
-            let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-            let logp = log_probs
-                .gather(
-                    &packed.targets.unsqueeze(D::Minus1)?.contiguous()?,
-                    D::Minus1,
-                )?
-                .squeeze(D::Minus1)?;
-            let entropy = (log_probs.exp()? * &log_probs)?.sum(D::Minus1)?.neg()?;
+            let (logp, entropy) = crate::sample::log_probs_and_entropy(&logits, &packed.targets)?;
             if epoch == 0 {
                 let reference = match reference {
                     Some(model) if loss.kl_coef != 0.0 => {

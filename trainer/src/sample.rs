@@ -134,13 +134,32 @@ pub fn sample(
 /// `[batch, seq]`), differentiable.
 pub fn token_log_probs(logits: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
     let log_probs = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    gather_targets(&log_probs, targets)
+}
+
+/// Per-position entropy of `logits` (`[batch, seq, vocab]` → `[batch, seq]`).
+pub fn entropy(logits: &Tensor) -> candle_core::Result<Tensor> {
+    entropy_of(&candle_nn::ops::log_softmax(logits, D::Minus1)?)
+}
+
+/// Both of the above from one log-softmax (the RL loss needs both).
+pub fn log_probs_and_entropy(
+    logits: &Tensor,
+    targets: &Tensor,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let log_probs = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    Ok((
+        gather_targets(&log_probs, targets)?,
+        entropy_of(&log_probs)?,
+    ))
+}
+
+fn gather_targets(log_probs: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
     log_probs
         .gather(&targets.unsqueeze(D::Minus1)?.contiguous()?, D::Minus1)?
         .squeeze(D::Minus1)
 }
 
-/// Per-position entropy of `logits` (`[batch, seq, vocab]` → `[batch, seq]`).
-pub fn entropy(logits: &Tensor) -> candle_core::Result<Tensor> {
-    let log_probs = candle_nn::ops::log_softmax(logits, D::Minus1)?;
-    (log_probs.exp()? * &log_probs)?.sum(D::Minus1)?.neg()
+fn entropy_of(log_probs: &Tensor) -> candle_core::Result<Tensor> {
+    (log_probs.exp()? * log_probs)?.sum(D::Minus1)?.neg()
 }
