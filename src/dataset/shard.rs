@@ -3,8 +3,8 @@
 //! finished shards from strangers.
 
 use std::fs;
-use std::io::Write;
-use std::path::Path;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -213,34 +213,204 @@ pub fn record_batch(rows: &[Row]) -> Result<RecordBatch, DatasetError> {
     Ok(RecordBatch::try_new(schema::row_schema(), columns)?)
 }
 
-/// Encode rows as Parquet bytes (zstd, one row group, footer metadata).
-pub fn encode(rows: &[Row], metadata: &[(&str, String)]) -> Result<Vec<u8>, DatasetError> {
-    let batch = record_batch(rows)?;
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
-        .set_max_row_group_row_count(Some(rows.len().max(1)))
-        .set_created_by(format!("triad {}", env!("CARGO_PKG_VERSION")))
-        .build();
-    let mut bytes = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties))?;
-    writer.write(&batch)?;
-    for (key, value) in metadata {
-        writer.append_key_value_metadata(KeyValue::new(key.to_string(), value.clone()));
-    }
-    writer.close()?;
-    Ok(bytes)
+/// Raw text (prompt, label, answer) a row group holds before it is closed.
+///
+/// A row group is flushed to the file once its rows' text passes this, so a shard of any size is
+/// written with at most one row group in memory: ~200 MB of Arrow and Parquet buffers for deduction
+/// level-10 rows (~27 KB of text each), where holding a whole 10,000-row shard took ~1.5 GB. The
+/// cut depends only on the rows, so the bytes stay deterministic.
+pub const ROW_GROUP_TEXT_BYTES: u64 = 32 << 20;
+
+/// The text a row contributes to its row group's budget.
+fn text_bytes(row: &Row) -> u64 {
+    let prompt: usize = row
+        .item
+        .prompt
+        .messages
+        .iter()
+        .map(|m| m.content.len())
+        .sum();
+    (prompt + row.item.label.len() + row.item.answer.len()) as u64
 }
 
-/// Write bytes to `path` atomically: a temporary file beside it, fsync, rename. A crash leaves
-/// either the old state or the complete file, never a truncated one under the final name.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DatasetError> {
+fn writer_properties() -> Result<WriterProperties, DatasetError> {
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        // Row groups are cut by `ROW_GROUP_TEXT_BYTES` (explicit flushes), never by row count.
+        .set_max_row_group_row_count(None)
+        .set_created_by(format!("triad {}", env!("CARGO_PKG_VERSION")))
+        .build())
+}
+
+/// Rows encoded into Parquet as they arrive: zstd, row groups cut by text size, footer metadata.
+pub struct ShardEncoder<W: Write + Send> {
+    writer: ArrowWriter<W>,
+    group_text: u64,
+    group_budget: u64,
+    rows: u64,
+}
+
+impl<W: Write + Send> ShardEncoder<W> {
+    /// Start a shard written into `sink`, with row groups of [`ROW_GROUP_TEXT_BYTES`].
+    pub fn new(sink: W) -> Result<Self, DatasetError> {
+        Self::with_row_group_text(sink, ROW_GROUP_TEXT_BYTES)
+    }
+
+    /// Start a shard whose row groups close once their text passes `budget` bytes.
+    pub fn with_row_group_text(sink: W, budget: u64) -> Result<Self, DatasetError> {
+        let writer = ArrowWriter::try_new(sink, schema::row_schema(), Some(writer_properties()?))?;
+        Ok(ShardEncoder {
+            writer,
+            group_text: 0,
+            group_budget: budget,
+            rows: 0,
+        })
+    }
+
+    /// Append rows (in order), closing the row group whenever it has reached its text budget.
+    pub fn write(&mut self, rows: &[Row]) -> Result<(), DatasetError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.writer.write(&record_batch(rows)?)?;
+        self.rows += rows.len() as u64;
+        self.group_text += rows.iter().map(text_bytes).sum::<u64>();
+        if self.group_text >= self.group_budget {
+            self.writer.flush()?;
+            self.group_text = 0;
+        }
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Write the footer (with `metadata`) and hand back the sink.
+    pub fn finish(mut self, metadata: &[(&str, String)]) -> Result<W, DatasetError> {
+        for (key, value) in metadata {
+            self.writer
+                .append_key_value_metadata(KeyValue::new(key.to_string(), value.clone()));
+        }
+        Ok(self.writer.into_inner()?)
+    }
+}
+
+/// Encode rows as Parquet bytes in memory (tests and benchmarks; generation streams to a file
+/// with [`ShardFile`]).
+pub fn encode(rows: &[Row], metadata: &[(&str, String)]) -> Result<Vec<u8>, DatasetError> {
+    let mut encoder = ShardEncoder::new(Vec::new())?;
+    for chunk in rows.chunks(WRITE_CHUNK_ROWS) {
+        encoder.write(chunk)?;
+    }
+    encoder.finish(metadata)
+}
+
+/// Rows per record batch handed to the encoder.
+pub const WRITE_CHUNK_ROWS: usize = 256;
+
+/// A writer that hashes and counts what passes through it.
+pub struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A finished shard file: its size and SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrittenShard {
+    /// File size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+}
+
+/// A shard being streamed to disk: written under a temporary name beside its final path, then
+/// fsynced and renamed, so a crash never leaves a truncated file under the final name.
+pub struct ShardFile {
+    encoder: ShardEncoder<HashingWriter<BufWriter<fs::File>>>,
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+impl ShardFile {
+    /// Start writing the shard that will end up at `path`.
+    pub fn create(path: &Path) -> Result<Self, DatasetError> {
+        let tmp = temporary_path(path)?;
+        let file = fs::File::create(&tmp).map_err(|e| DatasetError::io(&tmp, e))?;
+        let sink = HashingWriter {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            hasher: Sha256::new(),
+            bytes: 0,
+        };
+        Ok(ShardFile {
+            encoder: ShardEncoder::new(sink)?,
+            tmp,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Append rows.
+    pub fn write(&mut self, rows: &[Row]) -> Result<(), DatasetError> {
+        self.encoder.write(rows)
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.encoder.rows()
+    }
+
+    /// Write the footer, fsync and move the file to its final name.
+    pub fn finish(self, metadata: &[(&str, String)]) -> Result<WrittenShard, DatasetError> {
+        let sink = self.encoder.finish(metadata)?;
+        let HashingWriter {
+            inner,
+            hasher,
+            bytes,
+        } = sink;
+        let file = inner
+            .into_inner()
+            .map_err(|e| DatasetError::io(&self.tmp, e.into_error()))?;
+        file.sync_all()
+            .map_err(|e| DatasetError::io(&self.tmp, e))?;
+        fs::rename(&self.tmp, &self.path).map_err(|e| DatasetError::io(&self.path, e))?;
+        Ok(WrittenShard {
+            bytes,
+            sha256: hex::encode(hasher.finalize()),
+        })
+    }
+}
+
+/// `DIR/.NAME.tmp-PID` beside `path`, creating `DIR` if needed. Interrupted writes are recognised
+/// (and removed on resume) by this pattern.
+fn temporary_path(path: &Path) -> Result<PathBuf, DatasetError> {
     let dir = path.parent().ok_or_else(|| DatasetError::Io {
         path: path.to_path_buf(),
         source: std::io::Error::other("no parent directory"),
     })?;
     fs::create_dir_all(dir).map_err(|e| DatasetError::io(dir, e))?;
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("shard");
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    Ok(dir.join(format!(".{file_name}.tmp-{}", std::process::id())))
+}
+
+/// Write bytes to `path` atomically: a temporary file beside it, fsync, rename. A crash leaves
+/// either the old state or the complete file, never a truncated one under the final name.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DatasetError> {
+    let tmp = temporary_path(path)?;
     let mut file = fs::File::create(&tmp).map_err(|e| DatasetError::io(&tmp, e))?;
     file.write_all(bytes)
         .map_err(|e| DatasetError::io(&tmp, e))?;
@@ -252,6 +422,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DatasetError> {
 /// SHA-256 of bytes, as hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+/// SHA-256 (hex) and size of a file, read in pieces.
+pub fn sha256_file(path: &Path) -> Result<(String, u64), DatasetError> {
+    let mut file = fs::File::open(path).map_err(|e| DatasetError::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let size = std::io::copy(&mut file, &mut hasher).map_err(|e| DatasetError::io(path, e))?;
+    Ok((hex::encode(hasher.finalize()), size))
 }
 
 /// What a finished shard on disk says about itself.
@@ -271,15 +449,12 @@ pub struct ExistingShard {
 
 /// Read a finished shard's footer and id column (what resuming needs).
 pub fn read_existing(path: &Path) -> Result<ExistingShard, DatasetError> {
-    let bytes = fs::read(path).map_err(|e| DatasetError::io(path, e))?;
-    let sha256 = sha256_hex(&bytes);
-    let size = bytes.len() as u64;
+    let (sha256, size) = sha256_file(path)?;
+    let file = fs::File::open(path).map_err(|e| DatasetError::io(path, e))?;
     let builder =
-        ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).map_err(|e| {
-            DatasetError::Parquet {
-                path: path.to_path_buf(),
-                source: e,
-            }
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| DatasetError::Parquet {
+            path: path.to_path_buf(),
+            source: e,
         })?;
     let kv = builder
         .metadata()
@@ -344,4 +519,103 @@ pub fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a Strin
         .column_by_name(name)?
         .as_any()
         .downcast_ref::<StringArray>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use triad_generators::{GenOptions, ItemCoords, PromptStyle};
+
+    fn rows(count: u64) -> Vec<Row> {
+        let family = registry::family("deduction").unwrap();
+        (0..)
+            .filter_map(|index| {
+                let coords = ItemCoords {
+                    seed: 7,
+                    family: "deduction",
+                    level: 2,
+                    split: Split::Train,
+                    index,
+                };
+                let item = family
+                    .candidate(&coords, &GenOptions::default(), PromptStyle::Chat)
+                    .unwrap()?;
+                Some(Row {
+                    item,
+                    split: Split::Train,
+                    index,
+                    candidate: index,
+                })
+            })
+            .take(count as usize)
+            .collect()
+    }
+
+    fn ids(bytes: Vec<u8>) -> (usize, Vec<String>) {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap();
+        let groups = builder.metadata().num_row_groups();
+        let mut ids = Vec::new();
+        for batch in builder.build().unwrap() {
+            let batch = batch.unwrap();
+            ids.extend(
+                string_column(&batch, "id")
+                    .unwrap()
+                    .iter()
+                    .flatten()
+                    .map(String::from),
+            );
+        }
+        (groups, ids)
+    }
+
+    #[test]
+    fn row_groups_close_at_the_text_budget_and_keep_every_row() {
+        let rows = rows(600);
+        let text: u64 = rows.iter().map(text_bytes).sum();
+        let encode_with = |budget: u64| {
+            let mut encoder = ShardEncoder::with_row_group_text(Vec::new(), budget).unwrap();
+            for chunk in rows.chunks(100) {
+                encoder.write(chunk).unwrap();
+            }
+            assert_eq!(encoder.rows(), 600);
+            encoder.finish(&[]).unwrap()
+        };
+        let (one_group, all_ids) = ids(encode_with(u64::MAX));
+        // A budget of a third of the text: the group closes on the first chunk past it.
+        let (some_groups, same_ids) = ids(encode_with(text / 3));
+        assert_eq!(one_group, 1);
+        assert!((3..=4).contains(&some_groups), "{some_groups} row groups");
+        assert_eq!(all_ids, same_ids);
+        assert_eq!(all_ids.len(), 600);
+        assert_eq!(
+            encode_with(text / 3),
+            encode_with(text / 3),
+            "deterministic"
+        );
+    }
+
+    #[test]
+    fn a_streamed_shard_file_matches_the_in_memory_encoding() {
+        let rows = rows(300);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/train-00000-of-00001.parquet");
+        let metadata = [(META_CONFIG, "abc".to_string())];
+        let mut file = ShardFile::create(&path).unwrap();
+        for chunk in rows.chunks(WRITE_CHUNK_ROWS) {
+            file.write(chunk).unwrap();
+        }
+        let written = file.finish(&metadata).unwrap();
+        let on_disk = fs::read(&path).unwrap();
+        assert_eq!(on_disk, encode(&rows, &metadata).unwrap());
+        assert_eq!(written.bytes, on_disk.len() as u64);
+        assert_eq!(written.sha256, sha256_hex(&on_disk));
+        assert_eq!(sha256_file(&path).unwrap(), (written.sha256, written.bytes));
+        // Nothing but the finished file is left in the directory.
+        let names: Vec<_> = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
 }

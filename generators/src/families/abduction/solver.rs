@@ -8,11 +8,12 @@ use z3::ast::Bool;
 use z3::{SatResult, Solver};
 
 use super::expr::{Expr, Premise};
+use crate::z3util::WarmSolver;
 
 const RLIMIT: u32 = 20_000_000;
 
 thread_local! {
-    static SOLVER: Solver = crate::z3util::finite_domain_solver(RLIMIT);
+    static SOLVER: WarmSolver = WarmSolver::new(|| crate::z3util::finite_domain_solver(RLIMIT));
 }
 
 fn term(expr: &Expr, vars: &[Bool]) -> Bool {
@@ -60,20 +61,19 @@ pub fn with_theory<T>(
     known: &[usize],
     f: impl FnOnce(&Theory) -> T,
 ) -> T {
-    SOLVER.with(|solver| {
-        solver.push();
-        let vars: Vec<Bool> = (0..atoms)
-            .map(|i| Bool::new_const(format!("a{i}")))
-            .collect();
-        for p in premises {
-            solver.assert(term(&p.body, &vars).implies(&vars[p.head]));
-        }
-        for &k in known {
-            solver.assert(&vars[k]);
-        }
-        let theory = Theory { solver, vars };
-        let out = f(&theory);
-        solver.pop(1);
-        out
+    SOLVER.with(|warm| {
+        warm.scoped(|solver| {
+            let vars: Vec<Bool> = (0..atoms)
+                .map(|i| Bool::new_const(format!("a{i}")))
+                .collect();
+            for p in premises {
+                solver.assert(term(&p.body, &vars).implies(&vars[p.head]));
+            }
+            for &k in known {
+                solver.assert(&vars[k]);
+            }
+            let theory = Theory { solver, vars };
+            f(&theory)
+        })
     })
 }

@@ -7,23 +7,18 @@
 //! only answer the class allows — independently of the enumeration that generated it.
 
 use z3::ast::{Bool, Int};
-use z3::{Params, SatResult, Solver};
+use z3::{SatResult, Solver};
 
 use super::InductionInstance;
 use crate::family::CertifyError;
+use crate::z3util::WarmSolver;
 
 const RLIMIT: u32 = 20_000_000;
 
 thread_local! {
-    /// One solver per thread, reused with push/pop: creating Z3's default solver costs ~5 ms,
+    /// One solver per thread, reused with push/pop and recycled (see [`WarmSolver`]): creating Z3's default solver costs ~5 ms,
     /// a push/check/pop round on a warm one ~30 µs.
-    static SOLVER: Solver = {
-        let solver = Solver::new();
-        let mut params = Params::new();
-        params.set_u32("rlimit", RLIMIT);
-        solver.set_params(&params);
-        solver
-    };
+    static SOLVER: WarmSolver = WarmSolver::new(|| crate::z3util::default_solver(RLIMIT));
 }
 
 /// The largest cyclic period the level's hypothesis classes include, and whether `÷` is in them.
@@ -61,12 +56,9 @@ fn transition(a: &Int, b: &Int, op: &Int, r: &Int, with_div: bool) -> Bool {
 pub fn certify_cyclic(instance: &InductionInstance, level: u8) -> Result<(), CertifyError> {
     let (max_period, with_div) = cyclic_class(level);
     let answers = instance.answers();
-    SOLVER.with(|solver| {
+    SOLVER.with(|warm| {
         (1..=max_period).try_for_each(|period| {
-            solver.push();
-            let outcome = check_period(solver, instance, &answers, period, with_div);
-            solver.pop(1);
-            outcome
+            warm.scoped(|solver| check_period(solver, instance, &answers, period, with_div))
         })
     })
 }
