@@ -12,13 +12,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
-use arrow::array::{Array, AsArray};
+use arrow::array::{Array, AsArray, ListArray};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use triad_generators::Label;
 use triad_generators::families::abduction::{AbductionInstance, Mode};
 use triad_generators::families::deduction::DeductionInstance;
 use triad_generators::families::induction::InductionInstance;
+use triad_generators::{Label, Split};
 
 use super::DatasetError;
 use super::manifest::Manifest;
@@ -136,30 +136,6 @@ fn flag(name: &str, hits: u64, total: u64, chance: f64) -> Shortcut {
     }
 }
 
-/// Everything read from one row.
-struct AuditRow {
-    split: String,
-    prompt_hash: [u8; 16],
-    id: String,
-    label: String,
-    answer: String,
-}
-
-#[derive(Default)]
-struct LevelRows {
-    rows: Vec<AuditRow>,
-}
-
-fn most_common_share<'a>(values: impl Iterator<Item = &'a str>) -> (u64, u64) {
-    let mut counts: HashMap<&str, u64> = HashMap::new();
-    let mut total = 0;
-    for v in values {
-        *counts.entry(v).or_default() += 1;
-        total += 1;
-    }
-    (counts.values().copied().max().unwrap_or(0), total)
-}
-
 fn instance<T: serde::de::DeserializeOwned>(label: &str) -> Option<T> {
     match Label::parse(label).ok()? {
         Label::Triad { instance, .. } => serde_json::from_str(&instance).ok(),
@@ -167,221 +143,352 @@ fn instance<T: serde::de::DeserializeOwned>(label: &str) -> Option<T> {
     }
 }
 
-fn audit_deduction(rows: &[AuditRow], out: &mut LevelAudit) {
-    let instances: Vec<DeductionInstance> =
-        rows.iter().filter_map(|r| instance(&r.label)).collect();
-    let n = instances.first().map_or(1, |i| i.variables.len());
-    let total = instances.len() as u64;
-    let solved: Vec<&Vec<bool>> = instances
-        .iter()
-        .filter_map(|i| i.solution.as_ref())
-        .collect();
-    let trues: usize = solved
-        .iter()
-        .map(|s| s.iter().filter(|v| **v).count())
-        .sum();
-    let values: usize = solved.iter().map(|s| s.len()).sum();
-    out.distribution
-        .insert("true_fraction".into(), trues as f64 / values.max(1) as f64);
-    out.distribution.insert(
-        "unsat_fraction".into(),
-        (instances.len() - solved.len()) as f64 / total.max(1) as f64,
-    );
-    out.distribution.insert(
-        "formulas_mean".into(),
-        instances.iter().map(|i| i.formulas.len()).sum::<usize>() as f64 / total.max(1) as f64,
-    );
-    let chance = 0.5f64.powi(n as i32);
-    let all_true = solved.iter().filter(|s| s.iter().all(|v| *v)).count() as u64;
-    let all_false = solved.iter().filter(|s| s.iter().all(|v| !*v)).count() as u64;
-    out.shortcuts
-        .push(flag("all true", all_true, total, chance));
-    out.shortcuts
-        .push(flag("all false", all_false, total, chance));
-    let (common, count) = most_common_share(rows.iter().map(|r| r.answer.as_str()));
-    out.shortcuts
-        .push(flag("constant answer", common, count, chance));
+fn hash128(text: &str) -> u128 {
+    u128::from_be_bytes(
+        Sha256::digest(text.as_bytes())[..16]
+            .try_into()
+            .expect("16 bytes"),
+    )
 }
 
-fn audit_induction(rows: &[AuditRow], out: &mut LevelAudit) {
-    let instances: Vec<InductionInstance> =
-        rows.iter().filter_map(|r| instance(&r.label)).collect();
-    let total = instances.len() as u64;
-    let answers: Vec<i64> = instances.iter().flat_map(|i| i.answers()).collect();
-    out.distribution.insert(
-        "answer_mean".into(),
-        answers.iter().sum::<i64>() as f64 / answers.len().max(1) as f64,
-    );
-    out.distribution.insert(
-        "answer_negative_fraction".into(),
-        answers.iter().filter(|a| **a < 0).count() as f64 / answers.len().max(1) as f64,
-    );
-    out.distribution.insert(
-        "length_mean".into(),
-        instances.iter().map(|i| i.sequence.len()).sum::<usize>() as f64 / total.max(1) as f64,
-    );
-    let last_difference = instances
-        .iter()
-        .filter(|i| {
-            let partial = i.partial();
-            i.masked.iter().all(|&m| {
-                m >= 2
-                    && matches!((partial[m - 1], partial[m - 2]), (Some(a), Some(b)) if a + (a - b) == i.sequence[m])
-            })
-        })
-        .count() as u64;
-    let (common, count) = most_common_share(rows.iter().map(|r| r.answer.as_str()));
-    // Chance for an open integer answer: the share of the most common answer is itself the
-    // constant predictor, so the flag only fires when repeating the last difference dominates.
-    out.shortcuts.push(flag(
-        "repeat the last difference",
-        last_difference,
-        total,
-        0.25,
-    ));
-    out.shortcuts
-        .push(flag("constant answer", common, count, 0.05));
+fn ratio(part: f64, whole: u64) -> f64 {
+    part / whole.max(1) as f64
 }
 
-fn audit_abduction(rows: &[AuditRow], out: &mut LevelAudit) {
-    let instances: Vec<AbductionInstance> =
-        rows.iter().filter_map(|r| instance(&r.label)).collect();
-    let reach: Vec<&AbductionInstance> = instances
-        .iter()
-        .filter(|i| i.mode == Mode::Reachability)
-        .collect();
-    let goals: Vec<(&AbductionInstance, &String, bool)> = reach
-        .iter()
-        .flat_map(|i| {
-            i.goals
+/// Deduction statistics, one instance at a time.
+#[derive(Default)]
+struct DeductionTally {
+    /// Variables of the first instance (chance of guessing an assignment is 2⁻ⁿ).
+    variables: Option<usize>,
+    items: u64,
+    solved: u64,
+    true_values: u64,
+    values: u64,
+    formulas: u64,
+    all_true: u64,
+    all_false: u64,
+}
+
+impl DeductionTally {
+    fn add(&mut self, item: DeductionInstance) {
+        self.variables.get_or_insert(item.variables.len());
+        self.items += 1;
+        self.formulas += item.formulas.len() as u64;
+        if let Some(solution) = &item.solution {
+            self.solved += 1;
+            self.true_values += solution.iter().filter(|v| **v).count() as u64;
+            self.values += solution.len() as u64;
+            self.all_true += u64::from(solution.iter().all(|v| *v));
+            self.all_false += u64::from(solution.iter().all(|v| !*v));
+        }
+    }
+
+    fn finish(&self, answers: (u64, u64), out: &mut LevelAudit) {
+        let total = self.items;
+        out.distribution.insert(
+            "true_fraction".into(),
+            self.true_values as f64 / self.values.max(1) as f64,
+        );
+        out.distribution.insert(
+            "unsat_fraction".into(),
+            ratio((total - self.solved) as f64, total),
+        );
+        out.distribution
+            .insert("formulas_mean".into(), ratio(self.formulas as f64, total));
+        let chance = 0.5f64.powi(self.variables.unwrap_or(1) as i32);
+        out.shortcuts
+            .push(flag("all true", self.all_true, total, chance));
+        out.shortcuts
+            .push(flag("all false", self.all_false, total, chance));
+        out.shortcuts
+            .push(flag("constant answer", answers.0, answers.1, chance));
+    }
+}
+
+/// Induction statistics, one instance at a time.
+#[derive(Default)]
+struct InductionTally {
+    items: u64,
+    answer_sum: i128,
+    answers: u64,
+    negative_answers: u64,
+    length_sum: u64,
+    last_difference: u64,
+}
+
+impl InductionTally {
+    fn add(&mut self, item: InductionInstance) {
+        self.items += 1;
+        for answer in item.answers() {
+            self.answer_sum += i128::from(answer);
+            self.answers += 1;
+            self.negative_answers += u64::from(answer < 0);
+        }
+        self.length_sum += item.sequence.len() as u64;
+        let partial = item.partial();
+        let repeats_last_difference = item.masked.iter().all(|&m| {
+            m >= 2
+                && matches!(
+                    (partial.get(m - 1), partial.get(m - 2), item.sequence.get(m)),
+                    (Some(Some(a)), Some(Some(b)), Some(&hidden)) if a + (a - b) == hidden
+                )
+        });
+        self.last_difference += u64::from(repeats_last_difference);
+    }
+
+    fn finish(&self, answers: (u64, u64), out: &mut LevelAudit) {
+        out.distribution.insert(
+            "answer_mean".into(),
+            self.answer_sum as f64 / self.answers.max(1) as f64,
+        );
+        out.distribution.insert(
+            "answer_negative_fraction".into(),
+            ratio(self.negative_answers as f64, self.answers),
+        );
+        out.distribution.insert(
+            "length_mean".into(),
+            ratio(self.length_sum as f64, self.items),
+        );
+        // Chance for an open integer answer: the share of the most common answer is itself the
+        // constant predictor, so the flag only fires when repeating the last difference dominates.
+        out.shortcuts.push(flag(
+            "repeat the last difference",
+            self.last_difference,
+            self.items,
+            0.25,
+        ));
+        out.shortcuts
+            .push(flag("constant answer", answers.0, answers.1, 0.05));
+    }
+}
+
+/// Abduction statistics (per goal, reachability items only), one instance at a time.
+#[derive(Default)]
+struct AbductionTally {
+    items: u64,
+    reachability_items: u64,
+    goals: u64,
+    reachable: u64,
+    membership_right: u64,
+    head_right: u64,
+}
+
+impl AbductionTally {
+    fn add(&mut self, item: AbductionInstance) {
+        self.items += 1;
+        if item.mode != Mode::Reachability {
+            return;
+        }
+        self.reachability_items += 1;
+        for (goal, &reachable) in item.goals.iter().zip(&item.reachable) {
+            self.goals += 1;
+            self.reachable += u64::from(reachable);
+            self.membership_right += u64::from(item.known.contains(goal) == reachable);
+            let is_head = item
+                .premises
                 .iter()
-                .zip(&i.reachable)
-                .map(move |(g, r)| (*i, g, *r))
-        })
-        .collect();
-    let total = goals.len() as u64;
-    let reachable = goals.iter().filter(|g| g.2).count() as u64;
-    let share = reachable as f64 / total.max(1) as f64;
-    out.distribution.insert("reachable_fraction".into(), share);
-    out.distribution.insert(
-        "explanation_items".into(),
-        (instances.len() - reach.len()) as f64,
-    );
-    let majority = share.max(1.0 - share);
-    let member = goals
-        .iter()
-        .filter(|(i, g, r)| i.known.contains(g) == *r)
-        .count() as u64;
-    let head = goals
-        .iter()
-        .filter(|(i, g, r)| i.premises.iter().any(|p| p.ends_with(&format!("=> {g}"))) == *r)
-        .count() as u64;
-    out.shortcuts
-        .push(flag("reachable iff known", member, total, majority));
-    out.shortcuts.push(flag(
-        "reachable iff a premise's head",
-        head,
-        total,
-        majority,
-    ));
-    out.shortcuts.push(flag(
-        "majority label",
-        reachable.max(total - reachable),
-        total,
-        majority,
-    ));
+                .any(|p| p.ends_with(&format!("=> {goal}")));
+            self.head_right += u64::from(is_head == reachable);
+        }
+    }
+
+    fn finish(&self, out: &mut LevelAudit) {
+        let share = ratio(self.reachable as f64, self.goals);
+        out.distribution.insert("reachable_fraction".into(), share);
+        out.distribution.insert(
+            "explanation_items".into(),
+            (self.items - self.reachability_items) as f64,
+        );
+        let majority = share.max(1.0 - share);
+        let total = self.goals;
+        out.shortcuts.push(flag(
+            "reachable iff known",
+            self.membership_right,
+            total,
+            majority,
+        ));
+        out.shortcuts.push(flag(
+            "reachable iff a premise's head",
+            self.head_right,
+            total,
+            majority,
+        ));
+        out.shortcuts.push(flag(
+            "majority label",
+            self.reachable.max(total - self.reachable),
+            total,
+            majority,
+        ));
+    }
 }
 
-fn hash16(text: &str) -> [u8; 16] {
-    Sha256::digest(text.as_bytes())[..16]
-        .try_into()
-        .expect("16 bytes")
+/// A family's statistics.
+enum FamilyTally {
+    Deduction(DeductionTally),
+    Induction(InductionTally),
+    Abduction(AbductionTally),
+    Unknown,
 }
 
-/// Audit the dataset in `dir`.
+impl FamilyTally {
+    fn new(family: &str) -> Self {
+        match family {
+            "deduction" => FamilyTally::Deduction(DeductionTally::default()),
+            "induction" => FamilyTally::Induction(InductionTally::default()),
+            "abduction" => FamilyTally::Abduction(AbductionTally::default()),
+            _ => FamilyTally::Unknown,
+        }
+    }
+
+    /// Count a row's instance; rows whose label does not parse as this family's are skipped.
+    fn add(&mut self, label: &str) {
+        match self {
+            FamilyTally::Deduction(t) => instance(label).into_iter().for_each(|i| t.add(i)),
+            FamilyTally::Induction(t) => instance(label).into_iter().for_each(|i| t.add(i)),
+            FamilyTally::Abduction(t) => instance(label).into_iter().for_each(|i| t.add(i)),
+            FamilyTally::Unknown => {}
+        }
+    }
+
+    fn finish(&self, answers: (u64, u64), out: &mut LevelAudit) {
+        match self {
+            FamilyTally::Deduction(t) => t.finish(answers, out),
+            FamilyTally::Induction(t) => t.finish(answers, out),
+            FamilyTally::Abduction(t) => t.finish(out),
+            FamilyTally::Unknown => {}
+        }
+    }
+}
+
+/// One family and level, fed row by row: what it keeps per row is a few 16-byte hashes, so an
+/// audit of millions of rows needs tens of MB, not the rows.
+struct LevelTally {
+    family: String,
+    level: u8,
+    rows: BTreeMap<String, u64>,
+    /// Prompt hashes and content ids seen, per split.
+    prompts: HashMap<Split, HashSet<u128>>,
+    ids: HashMap<Split, HashSet<u128>>,
+    exact_duplicates: u64,
+    near_duplicates: u64,
+    /// (prompt hash, id hash) of every test row, checked against train once all rows are in.
+    test_rows: Vec<(u128, u128)>,
+    /// How often each answer (by hash) occurs: the constant-answer predictor.
+    answer_counts: HashMap<u128, u64>,
+    family_tally: FamilyTally,
+}
+
+impl LevelTally {
+    fn new(family: &str, level: u8) -> Self {
+        LevelTally {
+            family: family.to_string(),
+            level,
+            rows: BTreeMap::new(),
+            prompts: HashMap::new(),
+            ids: HashMap::new(),
+            exact_duplicates: 0,
+            near_duplicates: 0,
+            test_rows: Vec::new(),
+            answer_counts: HashMap::new(),
+            family_tally: FamilyTally::new(family),
+        }
+    }
+
+    fn add(&mut self, split: Split, prompt: &str, id: &str, label: &str, answer: &str) {
+        *self.rows.entry(split.name().to_string()).or_default() += 1;
+        let (prompt, id) = (hash128(prompt), hash128(id));
+        let new_prompt = self.prompts.entry(split).or_default().insert(prompt);
+        let new_id = self.ids.entry(split).or_default().insert(id);
+        self.exact_duplicates += u64::from(!new_prompt);
+        self.near_duplicates += u64::from(!new_id);
+        if split == Split::Test {
+            self.test_rows.push((prompt, id));
+        }
+        *self.answer_counts.entry(hash128(answer)).or_default() += 1;
+        self.family_tally.add(label);
+    }
+
+    fn finish(self) -> LevelAudit {
+        let mut audit = LevelAudit {
+            family: self.family,
+            level: self.level,
+            rows: self.rows,
+            exact_duplicates: self.exact_duplicates,
+            near_duplicates: self.near_duplicates,
+            ..LevelAudit::default()
+        };
+        let empty = HashSet::new();
+        let train_prompts = self.prompts.get(&Split::Train).unwrap_or(&empty);
+        let train_ids = self.ids.get(&Split::Train).unwrap_or(&empty);
+        audit.train_test_overlap = self
+            .test_rows
+            .iter()
+            .filter(|(prompt, id)| train_prompts.contains(prompt) || train_ids.contains(id))
+            .count() as u64;
+        let most_common = self.answer_counts.values().copied().max().unwrap_or(0);
+        let answered: u64 = self.answer_counts.values().sum();
+        self.family_tally
+            .finish((most_common, answered), &mut audit);
+        audit
+    }
+}
+
+/// A row's prompt: its messages' contents joined by NUL.
+fn prompt_text(prompts: Option<&ListArray>, row: usize) -> String {
+    prompts.map_or(String::new(), |p| {
+        p.value(row)
+            .as_struct_opt()
+            .and_then(|s| s.column_by_name("content"))
+            .and_then(|c| c.as_string_opt::<i32>())
+            .map(|c| {
+                (0..c.len())
+                    .map(|k| c.value(k))
+                    .collect::<Vec<_>>()
+                    .join("\u{0}")
+            })
+            .unwrap_or_default()
+    })
+}
+
+/// Audit the dataset in `dir`, reading it one record batch at a time.
 pub fn audit(dir: &Path) -> Result<AuditReport, DatasetError> {
     let manifest = Manifest::read(dir)?;
-    let mut by_level: BTreeMap<(String, u8), LevelRows> = BTreeMap::new();
+    let mut by_level: BTreeMap<(String, u8), LevelTally> = BTreeMap::new();
+    let mut report = AuditReport::default();
     for stream in &manifest.streams {
+        let tally = by_level
+            .entry((stream.family.clone(), stream.level))
+            .or_insert_with(|| LevelTally::new(&stream.family, stream.level));
         for entry in &stream.shards {
-            for batch in shard::read_batches(&dir.join(&entry.path))? {
-                let (ids, labels, answers) = match (
+            for batch in shard::batch_reader(&dir.join(&entry.path))? {
+                let batch = batch?;
+                let (Some(ids), Some(labels), Some(answers)) = (
                     string_column(&batch, "id"),
                     string_column(&batch, "label"),
                     string_column(&batch, "answer"),
-                ) {
-                    (Some(a), Some(b), Some(c)) => (a, b, c),
-                    _ => {
-                        return Err(DatasetError::Invalid(format!(
-                            "{}: missing columns",
-                            entry.path
-                        )));
-                    }
+                ) else {
+                    return Err(DatasetError::Invalid(format!(
+                        "{}: missing columns",
+                        entry.path
+                    )));
                 };
                 let prompts = batch
                     .column_by_name("prompt")
-                    .and_then(|c| c.as_list_opt::<i32>())
-                    .cloned();
+                    .and_then(|c| c.as_list_opt::<i32>());
                 for i in 0..batch.num_rows() {
-                    let prompt_text = prompts.as_ref().map_or(String::new(), |p| {
-                        let messages = p.value(i);
-                        messages
-                            .as_struct_opt()
-                            .and_then(|s| s.column_by_name("content"))
-                            .and_then(|c| c.as_string_opt::<i32>())
-                            .map(|c| {
-                                (0..c.len())
-                                    .map(|k| c.value(k))
-                                    .collect::<Vec<_>>()
-                                    .join("\u{0}")
-                            })
-                            .unwrap_or_default()
-                    });
-                    by_level
-                        .entry((stream.family.clone(), stream.level))
-                        .or_default()
-                        .rows
-                        .push(AuditRow {
-                            split: stream.split.name().into(),
-                            prompt_hash: hash16(&prompt_text),
-                            id: ids.value(i).into(),
-                            label: labels.value(i).into(),
-                            answer: answers.value(i).into(),
-                        });
+                    tally.add(
+                        stream.split,
+                        &prompt_text(prompts, i),
+                        ids.value(i),
+                        labels.value(i),
+                        answers.value(i),
+                    );
                 }
+                report.rows += batch.num_rows() as u64;
             }
         }
     }
-    let mut report = AuditReport::default();
-    for ((family, level), rows) in by_level {
-        let mut audit = LevelAudit {
-            family: family.clone(),
-            level,
-            ..LevelAudit::default()
-        };
-        let mut seen_prompt: HashSet<(String, [u8; 16])> = HashSet::new();
-        let mut seen_id: HashSet<(String, String)> = HashSet::new();
-        for row in &rows.rows {
-            *audit.rows.entry(row.split.clone()).or_default() += 1;
-            audit.exact_duplicates +=
-                u64::from(!seen_prompt.insert((row.split.clone(), row.prompt_hash)));
-            audit.near_duplicates +=
-                u64::from(!seen_id.insert((row.split.clone(), row.id.clone())));
-        }
-        for row in rows.rows.iter().filter(|r| r.split == "test") {
-            let in_train = seen_prompt.contains(&("train".to_string(), row.prompt_hash))
-                || seen_id.contains(&("train".to_string(), row.id.clone()));
-            audit.train_test_overlap += u64::from(in_train);
-        }
-        match family.as_str() {
-            "deduction" => audit_deduction(&rows.rows, &mut audit),
-            "induction" => audit_induction(&rows.rows, &mut audit),
-            "abduction" => audit_abduction(&rows.rows, &mut audit),
-            _ => {}
-        }
-        report.rows += rows.rows.len() as u64;
-        report.levels.push(audit);
-    }
+    report.levels = by_level.into_values().map(LevelTally::finish).collect();
     Ok(report)
 }
 

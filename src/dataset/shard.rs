@@ -14,7 +14,7 @@ use arrow::array::{
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::DataType;
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
@@ -501,16 +501,22 @@ pub fn read_existing(path: &Path) -> Result<ExistingShard, DatasetError> {
     })
 }
 
-/// Read every row of a shard back as one record batch per row group (tests, verify, audits).
+/// Read every row of a shard back, all at once (tests and audits of small shards; `verify`
+/// streams with [`batch_reader`]).
 pub fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, DatasetError> {
+    Ok(batch_reader(path)?.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The rows of a shard as a stream of record batches (up to 1,024 rows each), so a reader holds
+/// one batch, not the shard.
+pub fn batch_reader(path: &Path) -> Result<ParquetRecordBatchReader, DatasetError> {
     let file = fs::File::open(path).map_err(|e| DatasetError::io(path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+    ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
         .map_err(|e| DatasetError::Parquet {
             path: path.to_path_buf(),
             source: e,
-        })?;
-    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+        })
 }
 
 /// The string column `name` of a batch.
