@@ -32,3 +32,10 @@ pub use family::{
     Message, Prompt, PromptStyle, Split, Verdict, certify_item,
 };
 pub use label::{LABEL_VERSION, Label, LabelError};
+
+/// Revision of what the generators make from given coordinates. Bumped whenever some family's
+/// items for the same (seed, family, level, split, index) change, so that resuming a dataset never
+/// joins shards of two revisions (it is part of every stream's configuration hash).
+///
+/// 2: induction levels 3–5 refuse sequences a lower level's rules already explain.
+pub const OUTPUT_REVISION: u32 = 2;

@@ -92,6 +92,7 @@ impl StreamSpec<'_> {
     fn config_hash(&self) -> String {
         let description = serde_json::json!({
             "format_version": FORMAT_VERSION,
+            "generators": triad_generators::OUTPUT_REVISION,
             "seed": self.config.seed,
             "style": self.config.style,
             "unsat_ratio": self.config.options.unsat_ratio,

@@ -62,11 +62,7 @@ pub struct InductionInstance {
 impl InductionInstance {
     /// The visible sequence, `None` at hidden positions.
     pub fn partial(&self) -> Vec<Option<i64>> {
-        self.sequence
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (!self.masked.contains(&i)).then_some(*v))
-            .collect()
+        partial_of(&self.sequence, &self.masked)
     }
 
     /// The hidden values, in order.
@@ -267,7 +263,27 @@ fn cyclic_level(draw: &mut Draw, k: usize) -> Option<Made> {
         return None;
     }
     let seq = cyclic_sequence(start, &steps, len as usize, PAPER_BOUND)?;
-    last_masked(seq, format!("start {start}, {}", describe_steps(&steps)))
+    let made = last_masked(seq, format!("start {start}, {}", describe_steps(&steps)))?;
+    // Too few terms shown to reveal the k-step cycle: a shorter rule reproduces them (e.g. +4 −4
+    // +4 +4 −4 shown for seven terms looks like the 3-step +4 −4 +4), and the same visible
+    // sequence would also be a lower level's item — the same prompt at two levels (measured:
+    // 8 of 26,667 level-5 items in the 1M run duplicated level 3 and 4 items).
+    let shown = partial_of(&made.sequence, &made.masked);
+    (!explained_below(k as u8, &shown)).then_some(made)
+}
+
+/// The visible terms of a sequence.
+fn partial_of(sequence: &[i64], masked: &[usize]) -> Vec<Option<i64>> {
+    sequence
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (!masked.contains(&i)).then_some(*v))
+        .collect()
+}
+
+/// Whether some lower level's hypothesis classes reproduce the visible terms.
+fn explained_below(level: u8, shown: Partial) -> bool {
+    (1..level).any(|lower| !matches!(fit_level(lower, shown), Fit::Inconsistent))
 }
 
 /// Whether consecutive differences alternate between one negative and one positive constant (the

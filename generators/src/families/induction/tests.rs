@@ -119,3 +119,22 @@ fn paper_rendering() {
         )
     );
 }
+
+/// A cyclic level's items need the level's own period: no lower level's classes reproduce what is
+/// shown (found by `triad verify` on the 1M run: level-5 items whose seven visible terms a 3-step
+/// rule explains were the same prompts as level-3 items).
+#[test]
+fn cyclic_levels_are_not_explained_by_a_lower_level() {
+    let plus_minus = partial_of(&[5, 9, 5, 9, 13, 9, 13], &[6]);
+    assert!(explained_below(5, &plus_minus));
+    assert!(!explained_below(3, &plus_minus));
+    for level in 3..=5 {
+        for index in 0..12_000 {
+            let inst = instance(level, index);
+            assert!(
+                !explained_below(level, &inst.partial()),
+                "level {level}: {inst:?}"
+            );
+        }
+    }
+}
