@@ -14,15 +14,14 @@ use std::path::Path;
 
 use arrow::array::{Array, AsArray, ListArray};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use triad_generators::families::abduction::{AbductionInstance, Mode};
 use triad_generators::families::deduction::DeductionInstance;
 use triad_generators::families::induction::InductionInstance;
 use triad_generators::{Label, Split};
 
-use super::DatasetError;
 use super::manifest::Manifest;
 use super::shard::{self, string_column};
+use super::{DatasetError, hash128};
 
 /// One shortcut predictor's accuracy at a level.
 #[derive(Clone, Debug, Serialize)]
@@ -141,14 +140,6 @@ fn instance<T: serde::de::DeserializeOwned>(label: &str) -> Option<T> {
         Label::Triad { instance, .. } => serde_json::from_str(&instance).ok(),
         Label::Paper(_) => None,
     }
-}
-
-fn hash128(text: &str) -> u128 {
-    u128::from_be_bytes(
-        Sha256::digest(text.as_bytes())[..16]
-            .try_into()
-            .expect("16 bytes"),
-    )
 }
 
 fn ratio(part: f64, whole: u64) -> f64 {

@@ -40,6 +40,17 @@ pub fn merge_workers(dir: &Path, count: u64) -> Result<Manifest, DatasetError> {
 /// The dataset format version (layout, schema, manifest); bumped on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// A 128-bit key for a text: the first 16 bytes of its SHA-256 (duplicate detection in `verify`
+/// and `audit`, which keep keys, not texts).
+pub(crate) fn hash128(text: &str) -> u128 {
+    use sha2::{Digest, Sha256};
+    u128::from_be_bytes(
+        Sha256::digest(text.as_bytes())[..16]
+            .try_into()
+            .expect("16 bytes"),
+    )
+}
+
 /// Errors of dataset reading and writing, with the path they concern.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {

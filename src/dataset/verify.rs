@@ -16,9 +16,9 @@ use rayon::prelude::*;
 use triad_generators::rng::split_of_key;
 use triad_generators::{Label, Verdict};
 
-use super::DatasetError;
 use super::manifest::Manifest;
 use super::shard::{self, string_column};
+use super::{DatasetError, hash128};
 use crate::reward::{self, Preset};
 
 /// One thing wrong with a dataset.
@@ -197,37 +197,25 @@ fn check_row(row: &RowView, expected_split: &str, certify: bool) -> Vec<String> 
 /// Where a row sits: shard (an index into the dataset's shard list) and row within it.
 type RowAt = (u32, u32);
 
-/// The first occurrence of every id across the dataset. Ids are keyed by their 128-bit value
-/// (~40 bytes a row at the table's load factor: ~400 MB for 10 million rows) and locations by
-/// shard index, instead of id and location strings (~200 bytes a row).
+/// The first occurrence of every id across the dataset, keyed by the id's 128-bit value (an id
+/// that is not 32 hex digits — already a problem of its own — by its hash) and located by shard
+/// index: ~40 bytes a row, where id and location strings took ~200.
 #[derive(Default)]
-struct FirstSeen {
-    by_id: HashMap<u128, RowAt>,
-    /// Ids that are not 32 hex digits (already a problem of their own) still take part.
-    odd: HashMap<String, RowAt>,
-}
+struct FirstSeen(HashMap<u128, RowAt>);
 
 impl FirstSeen {
     /// Record `id` at `at`; the earlier location when it was already there.
     fn insert(&mut self, id: &str, at: RowAt) -> Option<RowAt> {
-        let parsed = (id.len() == 32)
+        let key = (id.len() == 32)
             .then(|| u128::from_str_radix(id, 16).ok())
-            .flatten();
-        match parsed {
-            Some(key) => match self.by_id.entry(key) {
-                Entry::Occupied(e) => Some(*e.get()),
-                Entry::Vacant(e) => {
-                    e.insert(at);
-                    None
-                }
-            },
-            None => match self.odd.entry(id.to_string()) {
-                Entry::Occupied(e) => Some(*e.get()),
-                Entry::Vacant(e) => {
-                    e.insert(at);
-                    None
-                }
-            },
+            .flatten()
+            .unwrap_or_else(|| hash128(id));
+        match self.0.entry(key) {
+            Entry::Occupied(e) => Some(*e.get()),
+            Entry::Vacant(e) => {
+                e.insert(at);
+                None
+            }
         }
     }
 }

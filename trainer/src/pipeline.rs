@@ -451,8 +451,9 @@ fn weights_digest(model: &Path) -> Result<String, TrainError> {
     let (files, _) = crate::st::model_files(model)?;
     let mut hash = Sha256::new();
     for file in files {
-        let bytes = std::fs::read(&file).map_err(|e| TrainError::io(&file, e))?;
-        hash.update(&bytes);
+        // Streamed: weight files can be gigabytes.
+        let mut reader = std::fs::File::open(&file).map_err(|e| TrainError::io(&file, e))?;
+        std::io::copy(&mut reader, &mut hash).map_err(|e| TrainError::io(&file, e))?;
     }
     Ok(hex::encode(hash.finalize()))
 }

@@ -22,7 +22,7 @@ use crate::model::Qwen2;
 use crate::optim::{self, AdamW, AdamWConfig, Grads};
 use crate::policy::Policy;
 use crate::reward::{RewardSource, Rollout};
-use crate::run::{RunDir, TrainerState, fingerprint, step_rng};
+use crate::run::{RunDir, TrainerState, step_rng};
 use crate::sample::{SampleOptions, sample};
 
 /// The loss's knobs.
@@ -268,8 +268,7 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
 /// The fingerprint of an RL run: its options and its tasks. A checkpoint or finished run with
 /// another fingerprint is not taken for this one.
 pub fn run_fingerprint(options: &RlOptions, tasks: &[Task]) -> String {
-    let ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
-    fingerprint(&("rl", options, ids))
+    crate::run::run_fingerprint("rl", options, tasks)
 }
 
 /// Train `policy` with RL on `tasks` (train split; the curriculum draws from its levels).

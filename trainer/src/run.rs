@@ -190,6 +190,17 @@ pub fn fingerprint<T: Serialize>(value: &T) -> String {
     hex::encode(&Sha256::digest(json)[..8])
 }
 
+/// The fingerprint of a training run of `kind` ("sft", "rl"): its options and its tasks' ids. A
+/// checkpoint or finished run with another fingerprint is not taken for this one.
+pub fn run_fingerprint<T: Serialize>(
+    kind: &str,
+    options: &T,
+    tasks: &[crate::data::Task],
+) -> String {
+    let ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+    fingerprint(&(kind, options, ids))
+}
+
 /// A ChaCha stream for (seed, purpose, step): every step's draws are a function of its
 /// coordinates, so a resumed run draws what an uninterrupted one would.
 pub fn step_rng(seed: u64, purpose: &str, step: u64) -> rand_chacha::ChaCha8Rng {

@@ -12,7 +12,7 @@ use crate::metrics::{self, StepMetrics};
 use crate::model::Qwen2;
 use crate::optim::{self, AdamW, AdamWConfig, Grads};
 use crate::policy::Policy;
-use crate::run::{RunDir, fingerprint, step_rng};
+use crate::run::{RunDir, step_rng};
 use crate::tokenizer::{TextCodec, sft_target};
 
 /// SFT settings.
@@ -120,8 +120,7 @@ pub fn step(
 
 /// The fingerprint of an SFT run: its options and its tasks.
 pub fn run_fingerprint(options: &SftOptions, tasks: &[Task]) -> String {
-    let ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
-    fingerprint(&("sft", options, ids))
+    crate::run::run_fingerprint("sft", options, tasks)
 }
 
 /// Train `policy` on `tasks` into `run`, resuming from its checkpoint when there is one.

@@ -38,7 +38,7 @@ use crate::family::{CertifyError, Family, GenError, GenOptions, Prompt, PromptSt
 use crate::fields::{FieldKind, FieldSpec, FieldValue};
 use crate::frame;
 use crate::rng::Draw;
-use rules::{Fit, Partial, Step, StepKinds};
+use rules::{Fit, Partial, Step, StepKinds, partial_of};
 
 /// The induction family.
 pub struct Induction;
@@ -270,15 +270,6 @@ fn cyclic_level(draw: &mut Draw, k: usize) -> Option<Made> {
     // 8 of 26,667 level-5 items in the 1M run duplicated level 3 and 4 items).
     let shown = partial_of(&made.sequence, &made.masked);
     (!explained_below(k as u8, &shown)).then_some(made)
-}
-
-/// The visible terms of a sequence.
-fn partial_of(sequence: &[i64], masked: &[usize]) -> Vec<Option<i64>> {
-    sequence
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (!masked.contains(&i)).then_some(*v))
-        .collect()
 }
 
 /// Whether some lower level's hypothesis classes reproduce the visible terms.

@@ -138,6 +138,15 @@ impl Fit {
     }
 }
 
+/// The visible terms of `sequence` with the `masked` positions hidden.
+pub fn partial_of(sequence: &[i64], masked: &[usize]) -> Vec<Option<i64>> {
+    sequence
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (!masked.contains(&i)).then_some(*v))
+        .collect()
+}
+
 /// A partial sequence: `None` marks a hidden term.
 pub type Partial<'a> = &'a [Option<i64>];
 
@@ -446,13 +455,7 @@ mod tests {
         div: false,
     };
 
-    fn seq(values: &[i64], masked: &[usize]) -> Vec<Option<i64>> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (!masked.contains(&i)).then_some(*v))
-            .collect()
-    }
+    use super::partial_of as seq;
 
     fn single(fit: &Fit) -> Option<Vec<i64>> {
         match fit {

@@ -16,8 +16,8 @@ use crate::z3util::WarmSolver;
 const RLIMIT: u32 = 20_000_000;
 
 thread_local! {
-    /// One solver per thread, reused with push/pop and recycled (see [`WarmSolver`]): creating Z3's default solver costs ~5 ms,
-    /// a push/check/pop round on a warm one ~30 µs.
+    /// One solver per thread, reused with push/pop and recycled (see [`WarmSolver`]): creating
+    /// Z3's default solver costs ~5 ms, a push/check/pop round on a warm one ~30 µs.
     static SOLVER: WarmSolver = WarmSolver::new(|| crate::z3util::default_solver(RLIMIT));
 }
 
