@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -173,6 +174,9 @@ struct ScoreArgs {
     /// Reward preset.
     #[arg(long, value_enum, default_value = "paper")]
     reward: Preset,
+    /// Longest input line in bytes; a longer line scores as `bad_input` and is skipped unread.
+    #[arg(long, default_value_t = triad::score_file::DEFAULT_MAX_LINE_BYTES)]
+    max_line_bytes: usize,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -196,20 +200,43 @@ struct ServeArgs {
     #[arg(long, default_value_t = triad::server::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
     /// Per-item time bound in milliseconds (an item over it scores as `timeout`).
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = ms(triad::server::DEFAULT_ITEM_TIMEOUT))]
     item_timeout_ms: u64,
+    /// Time a client has to send a request's headers, in milliseconds; also how long an idle
+    /// keep-alive connection stays open.
+    #[arg(long, default_value_t = ms(triad::server::DEFAULT_HEADER_READ_TIMEOUT))]
+    header_timeout_ms: u64,
+    /// Time a client has to send a request's body, in milliseconds (then 408).
+    #[arg(long, default_value_t = ms(triad::server::DEFAULT_BODY_READ_TIMEOUT))]
+    body_timeout_ms: u64,
+    /// Most open connections; one more is closed at once.
+    #[arg(long, default_value_t = triad::server::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// After SIGINT/SIGTERM, how long in-flight requests get to finish, in milliseconds, before
+    /// the remaining connections are dropped.
+    #[arg(long, default_value_t = ms(triad::server::DEFAULT_SHUTDOWN_GRACE))]
+    shutdown_grace_ms: u64,
     /// Scoring threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
 }
 
+/// A duration as whole milliseconds, for flag defaults.
+const fn ms(duration: Duration) -> u64 {
+    duration.as_millis() as u64
+}
+
 fn serve(args: ServeArgs) -> Result<()> {
-    set_threads(args.threads)?;
     let config = triad::server::ServerConfig {
         preset: args.reward,
         api_key: args.api_key,
         max_body_bytes: args.max_body_bytes,
-        item_timeout: std::time::Duration::from_millis(args.item_timeout_ms),
+        item_timeout: Duration::from_millis(args.item_timeout_ms),
+        header_read_timeout: Duration::from_millis(args.header_timeout_ms),
+        body_read_timeout: Duration::from_millis(args.body_timeout_ms),
+        max_connections: args.max_connections,
+        shutdown_grace: Duration::from_millis(args.shutdown_grace_ms),
+        scoring_threads: args.threads.unwrap_or(0),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -342,7 +369,9 @@ fn generate(args: GenerateArgs) -> Result<()> {
         progress: !args.quiet,
         worker: worker(args.num_shards, args.shard_index)?,
     };
-    let manifest = dataset::generate(&config)?;
+    let manifest = dataset::generate::generate_with(&config, &mut |notice| {
+        eprintln!("note: {notice}");
+    })?;
     for entry in manifest.streams.iter().filter(|e| e.exhausted) {
         eprintln!(
             "warning: {} level {} {}: only {} distinct items exist ({} asked)",
@@ -372,7 +401,12 @@ fn score(args: ScoreArgs) -> Result<()> {
         )),
         None => Box::new(BufWriter::new(io::stdout().lock())),
     };
-    let summary = triad::score_file::score_stream(input, output, args.reward)?;
+    let summary = triad::score_file::score_stream_with_limit(
+        input,
+        output,
+        args.reward,
+        args.max_line_bytes,
+    )?;
     eprint!("{summary}");
     Ok(())
 }

@@ -146,3 +146,231 @@ fn openapi_document_matches_the_server() {
         assert!(body.contains("3.0"), "{path}: the example scores 3: {body}");
     }
 }
+
+/// A raw TCP client, for what an HTTP library will not do: send half a request and stall.
+fn connect(url: &str) -> std::net::TcpStream {
+    let address = url.trim_start_matches("http://");
+    let stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+/// Read until the server closes the connection (or the read timeout); what arrived.
+fn read_all(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buffer[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn raw_get(url: &str, path: &str, headers: &str) -> String {
+    use std::io::Write;
+    let mut stream = connect(url);
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n"
+    )
+    .unwrap();
+    read_all(&mut stream)
+}
+
+fn raw_post(url: &str, path: &str, body: &str) -> String {
+    use std::io::Write;
+    let mut stream = connect(url);
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    read_all(&mut stream)
+}
+
+/// Slow clients cannot hold the server: connections over the cap are closed at once, stalled
+/// ones are dropped at the header timeout, and `/health` answers throughout the recovery.
+#[test]
+fn stalled_connections_are_bounded_in_number_and_time() {
+    use std::io::Write;
+    let server = start(&["--max-connections", "16", "--header-timeout-ms", "700"]);
+    let started = std::time::Instant::now();
+    let mut stalled: Vec<std::net::TcpStream> = (0..40)
+        .map(|_| {
+            let mut stream = connect(&server.url);
+            // Half a request line, then nothing: a byte-a-second client.
+            stream.write_all(b"POST /score HT").unwrap();
+            stream
+        })
+        .collect();
+    // Every connection is closed by the server: those over the cap at once, the others at the
+    // header timeout. None is held until the client's own 10 s read timeout.
+    for stream in &mut stalled {
+        let answer = read_all(stream);
+        assert!(!answer.contains("200 OK"), "{answer}");
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "stalled connections were held for {:?}",
+        started.elapsed()
+    );
+    let health = raw_get(&server.url, "/health", "");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let metrics = raw_get(&server.url, "/metrics", "");
+    let counter = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing: {metrics}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        counter("triad_connections_refused_total") >= 20.0,
+        "{metrics}"
+    );
+    assert!(
+        counter("triad_connections_dropped_total") >= 1.0,
+        "{metrics}"
+    );
+}
+
+/// A declared body over the limit is answered 413 before any of it is sent; a body that does not
+/// arrive in time is answered 408.
+#[test]
+fn oversized_and_stalled_bodies_are_answered_at_once() {
+    use std::io::Write;
+    let server = start(&["--max-body-bytes", "2048", "--body-timeout-ms", "500"]);
+    let started = std::time::Instant::now();
+    let mut stream = connect(&server.url);
+    stream
+        .write_all(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000000\r\n\r\n")
+        .unwrap();
+    let answer = read_all(&mut stream);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("--max-body-bytes"), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+    let mut stream = connect(&server.url);
+    stream
+        .write_all(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"items\":")
+        .unwrap();
+    let answer = read_all(&mut stream);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
+/// SIGTERM with a client stalled mid-headers: the server still exits, within its grace period.
+#[test]
+fn shutdown_has_a_deadline() {
+    use std::io::Write;
+    let mut server = start(&["--shutdown-grace-ms", "500", "--header-timeout-ms", "60000"]);
+    let mut stalled = connect(&server.url);
+    stalled
+        .write_all(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Le")
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let pid = server.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// With an API key, `/metrics` (per-family accuracy) needs it too; `/health` stays open.
+#[test]
+fn metrics_are_behind_the_key() {
+    let server = start(&["--api-key", "s3cret"]);
+    assert!(raw_get(&server.url, "/metrics", "").starts_with("HTTP/1.1 401"));
+    let metrics = raw_get(&server.url, "/metrics", "Authorization: Bearer s3cret\r\n");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(metrics.contains("triad_items_scored_total"));
+    assert!(raw_get(&server.url, "/health", "").starts_with("HTTP/1.1 200"));
+}
+
+/// Timeouts and bad labels are flagged in `extra_logs`, never to be read as wrong answers.
+#[test]
+fn extra_logs_flag_timeouts_and_errors() {
+    let server = start(&["--item-timeout-ms", "0"]);
+    let body = serde_json::json!({
+        "query": ["x</think><answer>A is false, B is true</answer>"],
+        "labels": ["(1) A is False\n(2) B is True"],
+    })
+    .to_string();
+    let (status, text) = http(
+        "POST",
+        &format!("{}/get_reward", server.url),
+        Some(&body),
+        &[],
+    );
+    assert_eq!(status, 200, "{text}");
+    let reply: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(reply["extra_logs"]["timeout"], serde_json::json!([1.0]));
+    assert_eq!(reply["extra_logs"]["error"], serde_json::json!([0.0]));
+    let server = start(&[]);
+    let body = serde_json::json!({
+        "query": ["x</think><answer>A is false</answer>", "x</think><answer>A is false, B is true</answer>"],
+        "labels": ["{\"v\":1,\"family\":\"deduction\",\"level\":1,\"instance\":{\"variables\":[],\"formulas\":[],\"solution\":[]}}", "(1) A is False\n(2) B is True"],
+    })
+    .to_string();
+    let (status, text) = http(
+        "POST",
+        &format!("{}/get_reward", server.url),
+        Some(&body),
+        &[],
+    );
+    assert_eq!(status, 200, "{text}");
+    let reply: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(reply["extra_logs"]["error"], serde_json::json!([1.0, 0.0]));
+    assert_eq!(
+        reply["extra_logs"]["timeout"],
+        serde_json::json!([0.0, 0.0])
+    );
+    assert_eq!(reply["rewards"][1], 3.0);
+}
+
+/// One request whose label is a formula nested 100,000 deep (60 KB) used to overflow a worker's
+/// stack and abort the whole server; now it is a bad label and the server carries on.
+#[test]
+fn a_deeply_nested_label_does_not_kill_the_server() {
+    let server = start(&[]);
+    let deep = format!("{}A{}", "(".repeat(100_000), ")".repeat(100_000));
+    let label = serde_json::json!({"v": 1, "family": "deduction", "level": 1,
+        "instance": {"variables": ["A"], "formulas": [deep], "solution": [true]}})
+    .to_string();
+    let body = serde_json::json!({"items": [{"response": "<think>x</think><answer>A is true</answer>", "label": label}]}).to_string();
+    let text = raw_post(&server.url, "/score", &body);
+    assert!(
+        text.starts_with("HTTP/1.1 200"),
+        "{}",
+        &text[..text.len().min(300)]
+    );
+    assert!(
+        text.contains("bad_label"),
+        "{}",
+        &text[..text.len().min(300)]
+    );
+    let (status, _) = http("GET", &format!("{}/health", server.url), None, &[]);
+    assert_eq!(status, 200);
+}

@@ -19,6 +19,11 @@ pub fn triad(args: &[&str]) -> Output {
 
 /// Run `triad` with standard input.
 pub fn triad_stdin(args: &[&str], stdin: &str) -> Output {
+    triad_stdin_bytes(args, stdin.as_bytes())
+}
+
+/// Run `triad` with standard input given as bytes (which need not be UTF-8).
+pub fn triad_stdin_bytes(args: &[&str], stdin: &[u8]) -> Output {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_triad"))
         .args(args)
@@ -28,8 +33,8 @@ pub fn triad_stdin(args: &[&str], stdin: &str) -> Output {
         .spawn()
         .expect("spawn triad");
     let mut input = child.stdin.take().unwrap();
-    let text = stdin.to_string();
-    let writer = std::thread::spawn(move || input.write_all(text.as_bytes()));
+    let bytes = stdin.to_vec();
+    let writer = std::thread::spawn(move || input.write_all(&bytes));
     let output = child.wait_with_output().expect("wait triad");
     writer.join().unwrap().unwrap();
     output

@@ -4,6 +4,8 @@
 //! strict about commitment: every expected name exactly once, no unknown names, so a hedge such as
 //! `A is true, A is false` is unparseable rather than half right.
 
+use std::collections::HashMap;
+
 /// Split an answer into word and sign tokens: runs of ASCII letters and digits, and the single
 /// characters `=` and `:`. Everything else (brackets, markdown, punctuation) separates tokens.
 fn tokens(text: &str) -> Vec<&str> {
@@ -65,6 +67,12 @@ pub fn all_statements<V: Copy>(
     values: &[(&str, V)],
 ) -> Result<Vec<Vec<V>>, String> {
     let tokens = tokens(answer);
+    // Names are looked up by their lower-case form: one hash per statement, so judging is linear
+    // in the answer and the label however many names there are.
+    let mut slots: HashMap<String, usize> = HashMap::with_capacity(names.len());
+    for (slot, name) in names.iter().enumerate() {
+        slots.entry(name.to_ascii_lowercase()).or_insert(slot);
+    }
     let mut found: Vec<Vec<V>> = vec![Vec::new(); names.len()];
     let mut consumed = vec![false; tokens.len()];
     for (at, window) in tokens.windows(3).enumerate() {
@@ -78,7 +86,7 @@ pub fn all_statements<V: Copy>(
         let Some(&(_, meaning)) = values.iter().find(|(w, _)| w.eq_ignore_ascii_case(value)) else {
             continue;
         };
-        let Some(slot) = names.iter().position(|n| n.eq_ignore_ascii_case(name)) else {
+        let Some(&slot) = slots.get(&name.to_ascii_lowercase()) else {
             return Err(format!("names unknown `{name}`"));
         };
         found[slot].push(meaning);

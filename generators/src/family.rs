@@ -173,6 +173,18 @@ pub enum CertifyError {
     Malformed(String),
 }
 
+/// A label's instance could not be used: it does not deserialize, or it breaks the family's
+/// structural rules (empty lists, lengths that disagree, sizes past [`crate::limits`]).
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    /// Not JSON of the family's instance shape.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// Deserialized, but not a well-formed instance.
+    #[error("{0}")]
+    Invalid(String),
+}
+
 /// A task family: everything else in triad is generic over these few functions.
 ///
 /// Implement this for a new family, add one line to [`crate::registry`], and generation, shards,
@@ -195,6 +207,11 @@ pub trait Family: Send + Sync + 'static {
         options: &GenOptions,
         draw: &mut Draw,
     ) -> Result<Option<Self::Instance>, GenError>;
+    /// Check an instance read from a label before it is judged, rendered or certified: lists
+    /// non-empty where the family needs them, lengths consistent, names distinct, sizes and
+    /// nesting within [`crate::limits`]. Everything else assumes this passed, so it must reject
+    /// whatever could make them panic, recurse without bound or do more than linear work.
+    fn check(&self, instance: &Self::Instance) -> Result<(), String>;
     /// Render the prompt.
     fn render(&self, instance: &Self::Instance, style: PromptStyle) -> Prompt;
     /// The reference answer text (what goes between `<answer>` tags).
@@ -277,15 +294,26 @@ pub trait DynFamily: Send + Sync {
         style: PromptStyle,
     ) -> Result<Option<Item>, GenError>;
     /// Judge an answer against a label's instance JSON.
-    fn judge_json(&self, instance: &str, answer: &str) -> Result<Verdict, serde_json::Error>;
+    fn judge_json(&self, instance: &str, answer: &str) -> Result<Verdict, InstanceError>;
     /// Re-certify a label's instance with Z3.
-    fn certify_json(&self, instance: &str) -> Result<Result<(), CertifyError>, serde_json::Error>;
+    fn certify_json(&self, instance: &str) -> Result<Result<(), CertifyError>, InstanceError>;
     /// The reference answer of a label's instance.
-    fn reference_json(&self, instance: &str) -> Result<String, serde_json::Error>;
+    fn reference_json(&self, instance: &str) -> Result<String, InstanceError>;
+    /// The prompt a label's instance renders to in `style` (what `verify` compares rows with).
+    fn render_json(&self, instance: &str, style: PromptStyle) -> Result<Prompt, InstanceError>;
+    /// The family's structured column values of a label's instance.
+    fn field_values_json(&self, instance: &str) -> Result<Vec<FieldValue>, InstanceError>;
     /// See [`Family::instance_schema`].
     fn instance_schema(&self) -> serde_json::Value;
     /// The content hash (row id) of a label's instance.
-    fn content_key_json(&self, instance: &str) -> Result<u128, serde_json::Error>;
+    fn content_key_json(&self, instance: &str) -> Result<u128, InstanceError>;
+}
+
+/// Read a label's instance JSON and check it (see [`Family::check`]).
+fn read_instance<F: Family>(family: &F, instance: &str) -> Result<F::Instance, InstanceError> {
+    let instance: F::Instance = serde_json::from_str(instance)?;
+    family.check(&instance).map_err(InstanceError::Invalid)?;
+    Ok(instance)
 }
 
 impl<F: Family> DynFamily for F {
@@ -347,27 +375,32 @@ impl<F: Family> DynFamily for F {
         }))
     }
 
-    fn judge_json(&self, instance: &str, answer: &str) -> Result<Verdict, serde_json::Error> {
-        let instance: F::Instance = serde_json::from_str(instance)?;
-        Ok(self.judge(&instance, answer))
+    fn judge_json(&self, instance: &str, answer: &str) -> Result<Verdict, InstanceError> {
+        Ok(self.judge(&read_instance(self, instance)?, answer))
     }
 
-    fn certify_json(&self, instance: &str) -> Result<Result<(), CertifyError>, serde_json::Error> {
-        let instance: F::Instance = serde_json::from_str(instance)?;
-        Ok(self.certify(&instance))
+    fn certify_json(&self, instance: &str) -> Result<Result<(), CertifyError>, InstanceError> {
+        Ok(self.certify(&read_instance(self, instance)?))
     }
 
-    fn reference_json(&self, instance: &str) -> Result<String, serde_json::Error> {
-        let instance: F::Instance = serde_json::from_str(instance)?;
-        Ok(self.reference_answer(&instance))
+    fn reference_json(&self, instance: &str) -> Result<String, InstanceError> {
+        Ok(self.reference_answer(&read_instance(self, instance)?))
+    }
+
+    fn render_json(&self, instance: &str, style: PromptStyle) -> Result<Prompt, InstanceError> {
+        Ok(self.render(&read_instance(self, instance)?, style))
+    }
+
+    fn field_values_json(&self, instance: &str) -> Result<Vec<FieldValue>, InstanceError> {
+        Ok(self.field_values(&read_instance(self, instance)?))
     }
 
     fn instance_schema(&self) -> serde_json::Value {
         Family::instance_schema(self)
     }
 
-    fn content_key_json(&self, instance: &str) -> Result<u128, serde_json::Error> {
-        let instance: F::Instance = serde_json::from_str(instance)?;
+    fn content_key_json(&self, instance: &str) -> Result<u128, InstanceError> {
+        let instance = read_instance(self, instance)?;
         Ok(content_key(Family::name(self), &self.canonical(&instance)))
     }
 }

@@ -27,7 +27,10 @@ pub enum LabelError {
     /// A triad label naming a family this build does not have.
     #[error("unknown family `{0}`")]
     UnknownFamily(String),
-    /// The instance inside the label does not deserialize.
+    /// The label text is longer than [`crate::limits::MAX_LABEL_BYTES`].
+    #[error("label of {0} bytes, more than the limit of {limit}", limit = crate::limits::MAX_LABEL_BYTES)]
+    TooLarge(usize),
+    /// The instance inside the label does not deserialize, or breaks the family's rules.
     #[error("malformed {family} instance: {message}")]
     Instance {
         /// Family name.
@@ -105,6 +108,9 @@ impl Label {
 
     /// Read a label of either form.
     pub fn parse(text: &str) -> Result<Label, LabelError> {
+        if text.len() > crate::limits::MAX_LABEL_BYTES {
+            return Err(LabelError::TooLarge(text.len()));
+        }
         let trimmed = text.trim();
         if trimmed.starts_with('{') {
             return Label::parse_object(trimmed);

@@ -22,14 +22,15 @@ mod family;
 pub mod fields;
 pub mod frame;
 mod label;
+pub mod limits;
 pub mod paper;
 pub mod registry;
 pub mod rng;
 mod z3util;
 
 pub use family::{
-    AbductionMode, CertifyError, DynFamily, Family, GenError, GenOptions, Item, ItemCoords,
-    Message, Prompt, PromptStyle, Split, Verdict, certify_item,
+    AbductionMode, CertifyError, DynFamily, Family, GenError, GenOptions, InstanceError, Item,
+    ItemCoords, Message, Prompt, PromptStyle, Split, Verdict, certify_item,
 };
 pub use label::{LABEL_VERSION, Label, LabelError};
 

@@ -1,8 +1,11 @@
 //! The paper's own labels (`solution_text_format` of its released data), judged as the paper did:
 //! by equality with the stored answer, but with triad's strict answer reader.
 
+use std::collections::HashMap;
+
 use crate::Verdict;
 use crate::answer;
+use crate::limits;
 
 /// A label from the paper's released data.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +24,9 @@ const REACH: &[(&str, bool)] = &[("reachable", true), ("unreachable", false)];
 impl PaperLabel {
     /// Recognise a paper label, or `None`.
     pub fn parse(text: &str) -> Option<PaperLabel> {
+        if text.len() > limits::MAX_LABEL_BYTES {
+            return None;
+        }
         if let Ok(value) = answer::integer(text) {
             return Some(PaperLabel::Integer(value));
         }
@@ -30,6 +36,9 @@ impl PaperLabel {
             .filter(|l| !l.is_empty())
             .collect();
         if lines.is_empty() {
+            return None;
+        }
+        if lines.len() > limits::MAX_LIST_ITEMS {
             return None;
         }
         let truth: Option<Vec<_>> = lines.iter().map(|l| numbered_statement(l, TRUTH)).collect();
@@ -84,14 +93,14 @@ fn numbered_statement(line: &str, words: &[(&str, bool)]) -> Option<(String, boo
 fn judge_pairs(pairs: &[(String, bool)], text: &str, words: &[(&str, bool)]) -> Verdict {
     let mut names: Vec<&str> = Vec::new();
     let mut expected: Vec<Vec<bool>> = Vec::new();
+    let mut slot_of: HashMap<&str, usize> = HashMap::with_capacity(pairs.len());
     for (name, value) in pairs {
-        match names.iter().position(|n| n == name) {
-            Some(i) => expected[i].push(*value),
-            None => {
-                names.push(name);
-                expected.push(vec![*value]);
-            }
-        }
+        let slot = *slot_of.entry(name).or_insert_with(|| {
+            names.push(name);
+            expected.push(Vec::new());
+            names.len() - 1
+        });
+        expected[slot].push(*value);
     }
     let stated = match answer::all_statements(text, &names, words) {
         Ok(stated) => stated,

@@ -11,7 +11,9 @@
 //! Resuming: a finished shard carries the configuration hash and the stream position after it in
 //! its footer. Running the same command again re-reads finished shards (their ids rebuild the
 //! dedup set) and continues from the next candidate, so an interrupted run ends byte-identical
-//! to an uninterrupted one.
+//! to an uninterrupted one. A shard is reused only if its bytes hash to the SHA-256 recorded
+//! when it was finished (see [`super::state`]); a corrupted or unrecorded one is regenerated, and
+//! the caller is told. One writer at a time: the directory is locked for the whole run.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -24,6 +26,7 @@ use triad_generators::{DynFamily, GenOptions, Item, ItemCoords, PromptStyle, Spl
 
 use super::manifest::{Manifest, ShardEntry, StreamEntry};
 use super::shard::{self, Row};
+use super::state::{DirLock, FinishedShard, Journal, Records, Writer};
 use super::{DatasetError, FORMAT_VERSION, card};
 
 /// Consecutive candidates without a new item after which a stream counts as exhausted (the
@@ -81,30 +84,81 @@ impl StreamSpec<'_> {
     }
 
     fn shard_name(&self, index: u64) -> String {
-        format!(
-            "{}-{index:05}-of-{:05}.parquet",
-            self.split,
-            self.num_shards()
-        )
+        shard_file_name(self.split, index, self.requested, self.config.shard_rows)
     }
 
     /// Hash of everything that decides this stream's bytes.
     fn config_hash(&self) -> String {
-        let description = serde_json::json!({
-            "format_version": FORMAT_VERSION,
-            "generators": triad_generators::OUTPUT_REVISION,
-            "seed": self.config.seed,
-            "style": self.config.style,
-            "unsat_ratio": self.config.options.unsat_ratio,
-            "abduction_mode": self.config.options.abduction_mode,
-            "shard_rows": self.config.shard_rows,
-            "family": self.family.name(),
-            "level": self.level,
-            "split": self.split,
-            "requested": self.requested,
-        });
-        hex::encode(&Sha256::digest(description.to_string().as_bytes())[..16])
+        let config = self.config;
+        stream_config_hash(
+            &StreamKey {
+                seed: config.seed,
+                style: config.style,
+                unsat_ratio: config.options.unsat_ratio,
+                abduction_mode: config.options.abduction_mode,
+                shard_rows: config.shard_rows,
+            },
+            self.family.name(),
+            self.level,
+            self.split,
+            self.requested,
+        )
     }
+}
+
+/// The dataset-wide settings that decide a stream's bytes (what the manifest records of them).
+pub(crate) struct StreamKey {
+    pub seed: u64,
+    pub style: PromptStyle,
+    pub unsat_ratio: f64,
+    pub abduction_mode: triad_generators::AbductionMode,
+    pub shard_rows: u64,
+}
+
+impl StreamKey {
+    /// The settings a manifest records.
+    pub fn of_manifest(manifest: &Manifest) -> StreamKey {
+        StreamKey {
+            seed: manifest.seed,
+            style: manifest.prompt_style,
+            unsat_ratio: manifest.unsat_ratio,
+            abduction_mode: manifest.abduction_mode,
+            shard_rows: manifest.shard_rows,
+        }
+    }
+}
+
+/// The configuration hash stamped in a stream's shard footers and its manifest entry: `verify`
+/// recomputes it from the manifest to tell whether the shards were made with what it says.
+pub(crate) fn stream_config_hash(
+    key: &StreamKey,
+    family: &str,
+    level: u8,
+    split: Split,
+    requested: u64,
+) -> String {
+    let description = serde_json::json!({
+        "format_version": FORMAT_VERSION,
+        "generators": triad_generators::OUTPUT_REVISION,
+        "seed": key.seed,
+        "style": key.style,
+        "unsat_ratio": key.unsat_ratio,
+        "abduction_mode": key.abduction_mode,
+        "shard_rows": key.shard_rows,
+        "family": family,
+        "level": level,
+        "split": split,
+        "requested": requested,
+    });
+    hex::encode(&Sha256::digest(description.to_string().as_bytes())[..16])
+}
+
+/// The file name of shard `index` of a stream of `requested` rows in shards of `shard_rows`.
+pub(crate) fn shard_file_name(split: Split, index: u64, requested: u64, shard_rows: u64) -> String {
+    format!(
+        "{split}-{index:05}-of-{:05}.parquet",
+        requested.div_ceil(shard_rows.max(1))
+    )
 }
 
 /// The content a stream has accepted so far: the one part of generation's memory that grows with
@@ -262,9 +316,51 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Something a run did that its user should hear about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// A shard on disk was not reused but written again.
+    Regenerated {
+        /// The shard, relative to the dataset directory.
+        path: String,
+        /// Why it could not be reused.
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::Regenerated { path, reason } => write!(f, "{path}: {reason}; regenerated"),
+        }
+    }
+}
+
+/// What a resuming run knows about the shards already on disk, and where it records new ones.
+struct Bookkeeping<'a> {
+    records: Records,
+    journal: Journal,
+    notify: &'a mut dyn FnMut(Notice),
+}
+
 /// Generate (or finish generating) a dataset; returns its manifest.
 pub fn generate(config: &GenerateConfig) -> Result<Manifest, DatasetError> {
+    generate_with(config, &mut |_| {})
+}
+
+/// [`generate`], telling `notify` of every shard it could not reuse.
+pub fn generate_with(
+    config: &GenerateConfig,
+    notify: &mut dyn FnMut(Notice),
+) -> Result<Manifest, DatasetError> {
     std::fs::create_dir_all(&config.out).map_err(|e| DatasetError::io(&config.out, e))?;
+    let writer = Writer::of(config.worker);
+    let _lock = DirLock::acquire(&config.out, writer)?;
+    let mut books = Bookkeeping {
+        records: Records::load(&config.out),
+        journal: Journal::open(&config.out, writer)?,
+        notify,
+    };
     let specs = stream_specs(config);
     let total: u64 = specs.iter().map(|s| s.requested).sum();
     let progress = progress_bar(config.progress, total);
@@ -282,17 +378,19 @@ pub fn generate(config: &GenerateConfig) -> Result<Manifest, DatasetError> {
             spec.split
         ));
         // An exhausted stream is marked in the manifest; the CLI warns about it.
-        let entry = generate_stream(spec, &progress)?;
+        let entry = generate_stream(spec, &progress, &mut books)?;
         manifest.total_rows += entry.rows;
         manifest.streams.push(entry);
     }
     progress.finish_and_clear();
     if let Some((index, count)) = config.worker {
         manifest.write_as(&config.out, &super::manifest::worker_file(index, count))?;
-        return Ok(manifest);
+    } else {
+        manifest.write(&config.out)?;
+        card::write(&config.out, &manifest, &config.families)?;
     }
-    manifest.write(&config.out)?;
-    card::write(&config.out, &manifest, &config.families)?;
+    // The manifest now records every shard's hash.
+    books.journal.retire()?;
     Ok(manifest)
 }
 
@@ -379,6 +477,7 @@ fn clear_foreign(spec: &StreamSpec<'_>) -> Result<(), DatasetError> {
 fn generate_stream(
     spec: &StreamSpec<'_>,
     progress: &ProgressBar,
+    books: &mut Bookkeeping<'_>,
 ) -> Result<StreamEntry, DatasetError> {
     clear_foreign(spec)?;
     let config_hash = spec.config_hash();
@@ -390,7 +489,15 @@ fn generate_stream(
     for shard_index in 0..spec.num_shards() {
         let path = spec.dir().join(spec.shard_name(shard_index));
         let want = spec.config.shard_rows.min(spec.requested - rows_written);
-        if let Some(existing) = reuse_existing(&path, &config_hash, want, spec.config.overwrite)? {
+        let relative_path = relative(&spec.config.out, &path);
+        if let Some(existing) = reuse_existing(
+            &path,
+            &relative_path,
+            &config_hash,
+            want,
+            spec.config.overwrite,
+            books,
+        )? {
             let rows = existing.ids.len() as u64;
             stream_next = existing.next_candidate.unwrap_or_default();
             cursor.reset(stream_next, &mut seen);
@@ -400,7 +507,7 @@ fn generate_stream(
             rows_written += rows;
             progress.inc(rows);
             shards.push(ShardEntry {
-                path: relative(&spec.config.out, &path),
+                path: relative_path,
                 rows,
                 bytes: existing.bytes,
                 sha256: existing.sha256,
@@ -421,11 +528,16 @@ fn generate_stream(
         else {
             break;
         };
+        books.journal.record(&FinishedShard {
+            path: relative_path.clone(),
+            sha256: written.sha256.clone(),
+            bytes: written.bytes,
+        })?;
         stream_next = cursor.accepted_up_to;
         rows_written += rows;
         progress.inc(rows);
         shards.push(ShardEntry {
-            path: relative(&spec.config.out, &path),
+            path: relative_path,
             rows,
             bytes: written.bytes,
             sha256: written.sha256,
@@ -501,17 +613,32 @@ fn write_shard(
 }
 
 /// A finished shard of this configuration is re-used; one of another configuration is refused
-/// (or regenerated with `--overwrite`).
+/// (or regenerated with `--overwrite`). A shard whose bytes do not hash to a value recorded when
+/// it was finished — corrupted since, or never recorded because the run died between its rename
+/// and its record — is regenerated, and said so: it is hashed before anything parses it, so a
+/// corrupted file is never read as Parquet, let alone adopted.
 fn reuse_existing(
     path: &Path,
+    relative_path: &str,
     config_hash: &str,
     want: u64,
     overwrite: bool,
+    books: &mut Bookkeeping<'_>,
 ) -> Result<Option<shard::ExistingShard>, DatasetError> {
     if !path.exists() {
         return Ok(None);
     }
-    match shard::read_existing(path) {
+    let (sha256, bytes) = shard::sha256_file(path)?;
+    if !books.records.vouches_for(relative_path, &sha256) {
+        (books.notify)(Notice::Regenerated {
+            path: relative_path.to_string(),
+            reason: format!(
+                "its SHA-256 {sha256} is not one recorded when it was finished (corrupted, or its run died before recording it)"
+            ),
+        });
+        return Ok(None);
+    }
+    match shard::read_existing(path, sha256, bytes) {
         Ok(existing)
             if existing.config.as_deref() == Some(config_hash)
                 && existing.next_candidate.is_some()

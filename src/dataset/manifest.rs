@@ -9,6 +9,10 @@ use triad_generators::{AbductionMode, PromptStyle, Split};
 
 use super::{DatasetError, FORMAT_VERSION};
 
+/// Largest manifest file read (256 MiB: a manifest lists ~200 bytes per shard, so this is over
+/// a million shards).
+pub const MAX_MANIFEST_BYTES: u64 = 256 << 20;
+
 /// The manifest of a dataset directory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -95,9 +99,26 @@ impl Manifest {
 
     /// Read `manifest.json` from a dataset directory.
     pub fn read(dir: &Path) -> Result<Manifest, DatasetError> {
-        let path = dir.join("manifest.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| DatasetError::io(&path, e))?;
-        serde_json::from_str(&text).map_err(|source| DatasetError::Json { path, source })
+        Manifest::read_file(&dir.join("manifest.json"))
+    }
+
+    /// Read a manifest file (the run's or a worker's). Files over [`MAX_MANIFEST_BYTES`] are
+    /// refused before being read.
+    pub fn read_file(path: &Path) -> Result<Manifest, DatasetError> {
+        let size = std::fs::metadata(path)
+            .map_err(|e| DatasetError::io(path, e))?
+            .len();
+        if size > MAX_MANIFEST_BYTES {
+            return Err(DatasetError::Invalid(format!(
+                "{}: {size} bytes, more than a manifest can be ({MAX_MANIFEST_BYTES})",
+                path.display()
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| DatasetError::io(path, e))?;
+        serde_json::from_str(&text).map_err(|source| DatasetError::Json {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// Write `manifest.json` atomically.

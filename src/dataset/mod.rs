@@ -9,6 +9,7 @@ pub mod generate;
 pub mod manifest;
 pub mod schema;
 pub mod shard;
+pub mod state;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,8 @@ pub use manifest::Manifest;
 /// Join the partial manifests that `count` fan-out workers wrote into `dir`: writes the
 /// `manifest.json` and dataset card a single run would have written, then removes the partials.
 pub fn merge_workers(dir: &Path, count: u64) -> Result<Manifest, DatasetError> {
+    // Exclusive: no worker may still be writing.
+    let _lock = state::DirLock::acquire(dir, state::Writer::Run)?;
     let manifest = Manifest::merge(dir, count)?;
     manifest.write(dir)?;
     let mut families: Vec<&'static dyn triad_generators::DynFamily> = Vec::new();
@@ -33,6 +36,7 @@ pub fn merge_workers(dir: &Path, count: u64) -> Result<Manifest, DatasetError> {
     for index in 0..count {
         let path = dir.join(manifest::worker_file(index, count));
         std::fs::remove_file(&path).map_err(|e| DatasetError::io(&path, e))?;
+        state::remove_worker_lock(dir, index, count)?;
     }
     Ok(manifest)
 }
@@ -87,6 +91,14 @@ pub enum DatasetError {
         /// The shard.
         path: PathBuf,
     },
+    /// Another process is writing this dataset directory.
+    #[error("{path} is held by {holder}: another `triad generate` is writing this directory")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it, as far as known.
+        holder: String,
+    },
     /// Something on disk is not what triad wrote.
     #[error("{0}")]
     Invalid(String),
@@ -101,7 +113,7 @@ pub enum DatasetError {
 }
 
 impl DatasetError {
-    fn io(path: &Path, source: std::io::Error) -> DatasetError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> DatasetError {
         DatasetError::Io {
             path: path.to_path_buf(),
             source,

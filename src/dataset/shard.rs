@@ -442,9 +442,13 @@ pub struct ExistingShard {
     pub bytes: u64,
 }
 
-/// Read a finished shard's footer and id column (what resuming needs).
-pub fn read_existing(path: &Path) -> Result<ExistingShard, DatasetError> {
-    let (sha256, size) = sha256_file(path)?;
+/// Read a finished shard's footer and id column (what resuming needs). `sha256` and `size` are
+/// the file's, hashed by the caller before it trusted the file enough to parse it.
+pub fn read_existing(
+    path: &Path,
+    sha256: String,
+    size: u64,
+) -> Result<ExistingShard, DatasetError> {
     let file = fs::File::open(path).map_err(|e| DatasetError::io(path, e))?;
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| DatasetError::Parquet {
@@ -512,6 +516,35 @@ pub fn batch_reader(path: &Path) -> Result<ParquetRecordBatchReader, DatasetErro
             path: path.to_path_buf(),
             source: e,
         })
+}
+
+/// What a shard's footer says about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Footer {
+    /// The configuration hash of the stream that wrote it.
+    pub config: Option<String>,
+    /// Rows, by the file's metadata.
+    pub rows: i64,
+}
+
+/// A shard's footer and a streaming reader over its rows.
+pub fn open_shard(path: &Path) -> Result<(Footer, ParquetRecordBatchReader), DatasetError> {
+    let parquet_error = |source| DatasetError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = fs::File::open(path).map_err(|e| DatasetError::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?;
+    let metadata = builder.metadata().file_metadata();
+    let config = metadata
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|k| k.key == META_CONFIG))
+        .and_then(|k| k.value.clone());
+    let footer = Footer {
+        config,
+        rows: metadata.num_rows(),
+    };
+    Ok((footer, builder.build().map_err(parquet_error)?))
 }
 
 /// The string column `name` of a batch.

@@ -1,23 +1,40 @@
-//! `triad verify`: re-read a dataset and prove it is what its manifest says.
+//! `triad verify`: re-read a dataset and prove it is what its manifest says — everything a
+//! loader will read, and nothing else beside it.
 //!
-//! Every shard is re-read and its SHA-256 compared with the manifest; every row's label is parsed,
-//! its id recomputed from its content, its split checked against the content partition, its
-//! label re-certified with Z3, and its reference answer re-scored as a model's response; ids are
-//! checked for duplicates across the whole dataset (which also catches train/test overlap).
-//! Problems name the shard and row.
+//! - **The manifest**: present and readable; its totals add up (shard rows to stream rows, stream
+//!   rows to `total_rows`, `exhausted` exactly when fewer rows than requested); each stream once;
+//!   each shard under the name its stream implies; each stream's configuration hash recomputed
+//!   from the manifest's settings (a seed edited in the manifest, or shards written with another
+//!   one, shows here and in the shard footers).
+//! - **The files**: every `*.parquet` in the directory is a shard the manifest lists (the dataset
+//!   card's `train-*.parquet` globs would load any other); every listed shard exists and hashes
+//!   to the manifest's SHA-256. A shard that does not is one problem and is not parsed at all, so
+//!   a corrupted file cannot make verify allocate without bound; a shard that fails to read is
+//!   one problem naming it, and verify moves on to the next.
+//! - **Every row**: its label parsed, its id recomputed from its content, its split checked
+//!   against the content partition, its label re-certified with Z3, its reference answer
+//!   re-scored as a model's response, and every other column — the prompt re-rendered from the
+//!   label's instance in the manifest's prompt style, the family's instance columns, the answer,
+//!   `extra_info` — rebuilt from the label and compared, so a model is never shown one problem and
+//!   scored on another. Ids are checked for duplicates across the whole dataset (which also
+//!   catches train/test overlap).
+//!
+//! Problems name the file and row. Memory: one record batch of one shard at a time, plus the
+//! dataset-wide id table.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use rayon::prelude::*;
 use triad_generators::rng::split_of_key;
-use triad_generators::{Label, Verdict};
+use triad_generators::{Item, Label, PromptStyle, Split, Verdict};
 
-use super::manifest::Manifest;
-use super::shard::{self, string_column};
+use super::generate::{StreamKey, shard_file_name, stream_config_hash};
+use super::manifest::{Manifest, ShardEntry};
+use super::shard::{self, Row, string_column};
 use super::{DatasetError, hash128};
 use crate::reward::{self, Preset};
 
@@ -57,6 +74,7 @@ struct RowView {
     split: String,
     answer: String,
     prompt_tail: String,
+    candidate: i64,
 }
 
 fn rows_of(batch: &RecordBatch) -> Result<Vec<RowView>, String> {
@@ -83,6 +101,13 @@ fn rows_of(batch: &RecordBatch) -> Result<Vec<RowView>, String> {
     };
     let truths = child("reward_model", "ground_truth")?;
     let splits = child("extra_info", "split")?;
+    let candidates = batch
+        .column_by_name("extra_info")
+        .and_then(|c| c.as_struct_opt())
+        .and_then(|s| s.column_by_name("candidate"))
+        .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int64Type>())
+        .cloned()
+        .ok_or("no int64 `extra_info.candidate`")?;
     let prompts = batch
         .column_by_name("prompt")
         .and_then(|c| c.as_list_opt::<i32>())
@@ -109,6 +134,7 @@ fn rows_of(batch: &RecordBatch) -> Result<Vec<RowView>, String> {
                 split: splits.value(i).to_string(),
                 answer: answers.value(i).to_string(),
                 prompt_tail: tail,
+                candidate: candidates.value(i),
             })
         })
         .collect()
@@ -220,90 +246,389 @@ impl FirstSeen {
     }
 }
 
+/// The row a generator would have written for this label at this place: every column rebuilt
+/// from the label alone (the candidate index, a seed coordinate, is taken from the row).
+fn expected_row(row: &RowView, split: Split, index: u64, style: PromptStyle) -> Option<Row> {
+    let Ok(Label::Triad {
+        family,
+        level,
+        instance,
+        ..
+    }) = Label::parse(&row.label)
+    else {
+        return None;
+    };
+    let item = Item {
+        family: family.name(),
+        level,
+        key: family.content_key_json(&instance).ok()?,
+        label: row.label.clone(),
+        prompt: family.render_json(&instance, style).ok()?,
+        answer: family.reference_json(&instance).ok()?,
+        fields: family.field_values_json(&instance).ok()?,
+    };
+    Some(Row {
+        item,
+        split,
+        index,
+        candidate: u64::try_from(row.candidate).ok()?,
+    })
+}
+
+/// What it means when a column differs from the one rebuilt from the label.
+fn column_problem(column: &str, style: PromptStyle) -> String {
+    match column {
+        "prompt" => format!(
+            "prompt differs from the label's instance rendered in the {} style: a model would be shown one problem and scored on another",
+            style.name()
+        ),
+        "answer" => "answer column differs from the label's reference answer".into(),
+        "extra_info" => {
+            "extra_info differs from the row's place and label (split, index, family, level, id)"
+                .into()
+        }
+        "label" | "id" | "family" | "level" | "reward_model" => {
+            format!("column `{column}` differs from the label")
+        }
+        other => format!("column `{other}` differs from the label's instance"),
+    }
+}
+
+/// Compare every column of the batch with the one rebuilt from its labels; returns the rows (by
+/// position in the batch) and what differs. Rows whose label cannot be read are left to
+/// `check_row`, which names that.
+fn compare_columns(
+    batch: &RecordBatch,
+    rows: &[RowView],
+    split: Split,
+    first_index: u64,
+    style: PromptStyle,
+) -> Result<Vec<(usize, String)>, String> {
+    let rebuilt: Vec<(usize, Row)> = rows
+        .par_iter()
+        .enumerate()
+        .filter_map(|(i, row)| {
+            expected_row(row, split, first_index + i as u64, style).map(|r| (i, r))
+        })
+        .collect();
+    if rebuilt.is_empty() {
+        return Ok(Vec::new());
+    }
+    let positions =
+        arrow::array::UInt32Array::from_iter_values(rebuilt.iter().map(|(i, _)| *i as u32));
+    let expected_rows: Vec<Row> = rebuilt.iter().map(|(_, r)| r.clone()).collect();
+    let expected = shard::record_batch(&expected_rows).map_err(|e| e.to_string())?;
+    let schema = expected.schema();
+    let mut problems = Vec::new();
+    for (c, field) in schema.fields().iter().enumerate() {
+        let Some(actual) = batch.column_by_name(field.name()) else {
+            return Err(format!("no column `{}`", field.name()));
+        };
+        let actual =
+            arrow::compute::take(actual.as_ref(), &positions, None).map_err(|e| e.to_string())?;
+        let wanted = expected.column(c);
+        if actual.as_ref() == wanted.as_ref() {
+            continue;
+        }
+        for (k, (row, _)) in rebuilt.iter().enumerate() {
+            if actual.slice(k, 1).as_ref() != wanted.slice(k, 1).as_ref() {
+                problems.push((*row, column_problem(field.name(), style)));
+            }
+        }
+    }
+    problems.sort_by_key(|(row, _)| *row);
+    Ok(problems)
+}
+
+/// Check the manifest's own arithmetic and names; problems are located at `manifest.json`.
+fn check_manifest(manifest: &Manifest) -> Vec<String> {
+    let mut problems = Vec::new();
+    let key = StreamKey::of_manifest(manifest);
+    let mut seen = HashSet::new();
+    let mut total = 0u64;
+    for stream in &manifest.streams {
+        let name = format!("{} level {} {}", stream.family, stream.level, stream.split);
+        if !seen.insert((stream.family.clone(), stream.level, stream.split)) {
+            problems.push(format!("stream {name} is listed twice"));
+        }
+        let shard_rows: u64 = stream.shards.iter().map(|s| s.rows).sum();
+        if shard_rows != stream.rows {
+            problems.push(format!(
+                "stream {name}: its shards hold {shard_rows} rows, the stream says {}",
+                stream.rows
+            ));
+        }
+        if stream.rows > stream.requested || stream.exhausted != (stream.rows < stream.requested) {
+            problems.push(format!(
+                "stream {name}: {} rows of {} requested, but exhausted is {}",
+                stream.rows, stream.requested, stream.exhausted
+            ));
+        }
+        let hash = stream_config_hash(
+            &key,
+            &stream.family,
+            stream.level,
+            stream.split,
+            stream.requested,
+        );
+        if hash != stream.config {
+            problems.push(format!(
+                "stream {name}: configuration hash {} is not what the manifest's settings give ({hash}): the manifest was edited, or describes another run",
+                stream.config
+            ));
+        }
+        for (i, shard) in stream.shards.iter().enumerate() {
+            let expected = format!(
+                "{}/level-{}/{}",
+                stream.family,
+                stream.level,
+                shard_file_name(
+                    stream.split,
+                    i as u64,
+                    stream.requested,
+                    manifest.shard_rows
+                )
+            );
+            if shard.path != expected {
+                problems.push(format!(
+                    "stream {name}: shard {i} is {}, expected {expected}",
+                    shard.path
+                ));
+            }
+        }
+        total += stream.rows;
+    }
+    if total != manifest.total_rows {
+        problems.push(format!(
+            "total_rows is {}, the streams hold {total}",
+            manifest.total_rows
+        ));
+    }
+    problems
+}
+
+/// Every `*.parquet` file under `dir` (hidden files and directories aside: loaders skip them),
+/// relative, with `/` separators.
+fn parquet_files(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                pending.push(path);
+            } else if name.ends_with(".parquet")
+                && let Ok(relative) = path.strip_prefix(dir)
+            {
+                let parts: Vec<String> = relative
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                found.push(parts.join("/"));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
 /// Verify the dataset in `dir`. `certify` re-proves every label with Z3.
 ///
-/// Memory: one record batch of one shard at a time (shards are read row group by row group), plus
-/// the dataset-wide id table.
+/// Everything wrong is a [`Problem`] in the report, a missing or unreadable manifest included;
+/// the error is kept for failures of verify itself.
 pub fn verify(dir: &Path, certify: bool) -> Result<VerifyReport, DatasetError> {
-    let manifest = Manifest::read(dir)?;
     let mut report = VerifyReport::default();
+    let manifest = match Manifest::read(dir) {
+        Ok(manifest) => manifest,
+        Err(e) => {
+            report.problems.push(Problem {
+                location: "manifest.json".into(),
+                message: format!("no readable manifest: {e}"),
+            });
+            return Ok(report);
+        }
+    };
+    for message in check_manifest(&manifest) {
+        report.problems.push(Problem {
+            location: "manifest.json".into(),
+            message,
+        });
+    }
+    let listed: HashSet<&str> = manifest
+        .streams
+        .iter()
+        .flat_map(|s| &s.shards)
+        .map(|s| s.path.as_str())
+        .collect();
+    for stray in parquet_files(dir) {
+        if !listed.contains(stray.as_str()) {
+            report.problems.push(Problem {
+                location: stray,
+                message: "Parquet file not in the manifest (a loader globbing the dataset's `*.parquet` would read it)".into(),
+            });
+        }
+    }
     let mut first_seen = FirstSeen::default();
     let mut shard_paths: Vec<&str> = Vec::new();
+    let key = StreamKey::of_manifest(&manifest);
     for stream in &manifest.streams {
-        let split = stream.split.name();
+        let config = stream_config_hash(
+            &key,
+            &stream.family,
+            stream.level,
+            stream.split,
+            stream.requested,
+        );
+        let mut first_index = 0u64;
         for entry in &stream.shards {
             report.shards += 1;
             let shard_index = shard_paths.len() as u32;
             shard_paths.push(&entry.path);
-            let path = dir.join(&entry.path);
-            let problem = |message: String| Problem {
-                location: entry.path.clone(),
-                message,
+            let context = ShardContext {
+                dir,
+                entry,
+                split: stream.split,
+                config: &config,
+                style: manifest.prompt_style,
+                first_index,
+                shard_index,
+                certify,
             };
-            match shard::sha256_file(&path) {
-                Ok((digest, _)) if digest != entry.sha256 => {
-                    report.problems.push(problem(format!(
-                        "SHA-256 {digest} differs from the manifest's {}",
-                        entry.sha256
-                    )));
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    report.problems.push(problem(format!("cannot read: {e}")));
-                    continue;
-                }
-            }
-            let batches = match shard::batch_reader(&path) {
-                Ok(reader) => reader,
-                Err(e) => {
-                    report
-                        .problems
-                        .push(problem(format!("not a readable shard: {e}")));
-                    continue;
-                }
-            };
-            let mut rows_in_shard = 0u64;
-            for batch in batches {
-                let rows = match batch.map_err(|e| e.to_string()).and_then(|b| rows_of(&b)) {
-                    Ok(rows) => rows,
-                    Err(e) => {
-                        report.problems.push(problem(format!("schema: {e}")));
-                        continue;
-                    }
-                };
-                let row_problems: Vec<Vec<String>> = rows
-                    .par_iter()
-                    .map(|row| check_row(row, split, certify))
-                    .collect();
-                for (row, found) in rows.iter().zip(row_problems) {
-                    let at = (shard_index, rows_in_shard as u32);
-                    let location = format!("{} row {rows_in_shard}", entry.path);
-                    rows_in_shard += 1;
-                    for message in found {
-                        report.problems.push(Problem {
-                            location: location.clone(),
-                            message,
-                        });
-                    }
-                    if let Some((shard, row_index)) = first_seen.insert(&row.id, at) {
-                        report.problems.push(Problem {
-                            location,
-                            message: format!(
-                                "duplicate of {} row {row_index} (id {})",
-                                shard_paths[shard as usize], row.id
-                            ),
-                        });
-                    }
-                }
-            }
-            if rows_in_shard != entry.rows {
-                report.problems.push(problem(format!(
-                    "{rows_in_shard} rows, the manifest says {}",
-                    entry.rows
-                )));
-            }
-            report.rows += rows_in_shard;
+            first_index += entry.rows;
+            verify_shard(&context, &mut report, &mut first_seen, &shard_paths);
         }
     }
     Ok(report)
+}
+
+/// Where a shard sits and how to check it.
+struct ShardContext<'a> {
+    dir: &'a Path,
+    entry: &'a ShardEntry,
+    split: Split,
+    /// The configuration hash the manifest's settings give for its stream.
+    config: &'a str,
+    style: PromptStyle,
+    /// Its first row's index in the stream.
+    first_index: u64,
+    shard_index: u32,
+    certify: bool,
+}
+
+fn verify_shard(
+    context: &ShardContext<'_>,
+    report: &mut VerifyReport,
+    first_seen: &mut FirstSeen,
+    shard_paths: &[&str],
+) {
+    let entry = context.entry;
+    let problem = |message: String| Problem {
+        location: entry.path.clone(),
+        message,
+    };
+    let path = context.dir.join(&entry.path);
+    match shard::sha256_file(&path) {
+        Ok((digest, _)) if digest != entry.sha256 => {
+            // Not parsed: a corrupted file is not what the manifest describes, and its bytes
+            // could make the Parquet reader allocate without bound.
+            report.problems.push(problem(format!(
+                "SHA-256 {digest} differs from the manifest's {}; the shard is corrupted or was replaced, and was not read further",
+                entry.sha256
+            )));
+            return;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            report.problems.push(problem(format!("cannot read: {e}")));
+            return;
+        }
+    }
+    let (footer, batches) = match shard::open_shard(&path) {
+        Ok(opened) => opened,
+        Err(e) => {
+            report
+                .problems
+                .push(problem(format!("not a readable shard: {e}")));
+            return;
+        }
+    };
+    if footer.config.as_deref() != Some(context.config) {
+        report.problems.push(problem(format!(
+            "footer configuration {} is not the manifest's {}: written by another run or configuration",
+            footer.config.as_deref().unwrap_or("(none)"),
+            context.config
+        )));
+    }
+    let split_name = context.split.name();
+    let mut rows_in_shard = 0u64;
+    for batch in batches {
+        let read = batch
+            .map_err(|e| e.to_string())
+            .and_then(|b| rows_of(&b).map(|rows| (b, rows)));
+        let (batch, rows) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                report.problems.push(problem(format!(
+                    "unreadable after row {rows_in_shard}: {e}"
+                )));
+                return;
+            }
+        };
+        let row_problems: Vec<Vec<String>> = rows
+            .par_iter()
+            .map(|row| check_row(row, split_name, context.certify))
+            .collect();
+        let columns = match compare_columns(
+            &batch,
+            &rows,
+            context.split,
+            context.first_index + rows_in_shard,
+            context.style,
+        ) {
+            Ok(found) => found,
+            Err(e) => {
+                report.problems.push(problem(format!("schema: {e}")));
+                return;
+            }
+        };
+        let mut columns = columns.into_iter().peekable();
+        for (i, (row, found)) in rows.iter().zip(row_problems).enumerate() {
+            let at = (context.shard_index, rows_in_shard as u32);
+            let location = format!("{} row {rows_in_shard}", entry.path);
+            rows_in_shard += 1;
+            let mut messages = found;
+            while let Some((_, message)) = columns.next_if(|(r, _)| *r == i) {
+                messages.push(message);
+            }
+            for message in messages {
+                report.problems.push(Problem {
+                    location: location.clone(),
+                    message,
+                });
+            }
+            if let Some((shard, row_index)) = first_seen.insert(&row.id, at) {
+                report.problems.push(Problem {
+                    location,
+                    message: format!(
+                        "duplicate of {} row {row_index} (id {})",
+                        shard_paths[shard as usize], row.id
+                    ),
+                });
+            }
+        }
+    }
+    if rows_in_shard != entry.rows {
+        report.problems.push(problem(format!(
+            "{rows_in_shard} rows, the manifest says {}",
+            entry.rows
+        )));
+    }
+    report.rows += rows_in_shard;
 }

@@ -50,6 +50,9 @@ pub struct Metrics {
     items: AtomicU64,
     client_errors: AtomicU64,
     timeouts: AtomicU64,
+    refused_connections: AtomicU64,
+    dropped_connections: AtomicU64,
+    open_connections: AtomicU64,
     families: Mutex<BTreeMap<String, FamilyTally>>,
 }
 
@@ -78,6 +81,25 @@ impl Metrics {
     /// Count a 4xx answer.
     pub fn client_error(&self) {
         self.client_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count a connection closed at once because `--max-connections` were open.
+    pub fn connection_refused(&self) {
+        self.refused_connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count a connection dropped for a read timeout or at the end of the shutdown grace period.
+    pub fn connection_dropped(&self) {
+        self.dropped_connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection opened (`true`) or closed (`false`).
+    pub fn connection(&self, opened: bool) {
+        if opened {
+            self.open_connections.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.open_connections.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// Count scored items.
@@ -150,6 +172,16 @@ impl Metrics {
                 "Items that exceeded the per-item time bound.",
                 &self.timeouts,
             ),
+            (
+                "triad_connections_refused_total",
+                "Connections closed at once because --max-connections were open.",
+                &self.refused_connections,
+            ),
+            (
+                "triad_connections_dropped_total",
+                "Connections dropped for a header or body read timeout, or at shutdown.",
+                &self.dropped_connections,
+            ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(
@@ -158,6 +190,11 @@ impl Metrics {
                 value.load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP triad_connections_open Connections open now.\n# TYPE triad_connections_open gauge\ntriad_connections_open {}",
+            self.open_connections.load(Ordering::Relaxed)
+        );
         let families = self.families.lock().expect("metrics lock").clone();
         type Series = (
             &'static str,

@@ -2,35 +2,46 @@
 //!
 //! - `POST /get_reward` — OpenRLHF's remote reward protocol: `{"query", "prompts"?, "labels"}` →
 //!   `{"rewards", "scores", "extra_logs"}`; one item per request (current OpenRLHF) or batches
-//!   (older versions).
+//!   (older versions). `extra_logs` carries per-item `format_ok`, `correct`, `timeout` and
+//!   `error` flags, so a trainer never mistakes a timeout or a bad label for a wrong answer.
 //! - `POST /score` — the native batch form: `{"items": [{"response", "label", "prompt"?}],
 //!   "reward"?}` → `{"results": [{"score", "format_ok", "correct", "reason", …}]}`.
-//! - `GET /health`, `GET /metrics` (Prometheus text).
+//! - `GET /health` (always open), `GET /metrics` (Prometheus text; behind the API key when one
+//!   is set, since it shows per-family accuracy).
 //!
 //! Scoring never runs on the async runtime: each request's items go to the rayon pool and the
 //! handler awaits them with a deadline, so the server answers `/health` while it scores a large
-//! batch, and an item that overruns its time bound scores as a failure with reason `timeout`
-//! (no Unix signals anywhere). Bad input never crashes the server or poisons other items:
-//! malformed JSON is a 400 with a message, an oversized body a 413, a malformed label scores that
-//! item the minimum with reason `bad_label`. `serve` shuts down gracefully on SIGINT/SIGTERM,
-//! letting in-flight requests finish. `app` is testable without a socket.
+//! batch; an item still unscored at the deadline scores as a failure with reason `timeout` and
+//! is then skipped by the pool, so a timed-out batch stops consuming it. The work per item is
+//! bounded (labels by `triad_generators::limits`, judging linear in the label and response), so
+//! no item can hold a worker for long.
+//!
+//! Connections are bounded too (see [`listener`]): a header read timeout (which also closes idle
+//! keep-alive connections), a body read timeout, a cap on open connections, a declared
+//! `Content-Length` over the body limit answered 413 before any of the body is read, and a
+//! shutdown grace period after which stalled connections are dropped. Bad input never crashes
+//! the server or poisons other items: malformed JSON is a 400 with a message, an oversized body
+//! a 413, a malformed label scores that item the minimum with reason `bad_label`. `app` is
+//! testable without a socket.
 
+mod listener;
 mod metrics;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use http_body_util::BodyExt;
 use rayon::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+pub use listener::{serve, serve_listener, shutdown_signal};
 pub use metrics::{Endpoint, Metrics};
 
 use crate::reward::{self, Preset, Score};
@@ -40,18 +51,39 @@ use crate::score_file::{label_text, prompt_text};
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
 /// Default per-item time bound.
 pub const DEFAULT_ITEM_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time a client has to send a request's headers — counted from the end of the previous
+/// response on a keep-alive connection, so it is also how long an idle connection stays open.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a client has to send a request's body once its headers are in.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default cap on open connections; one more is closed at once. Kept well under the usual
+/// 1,024 file descriptors a process may hold.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Default time in-flight requests get to finish after SIGINT/SIGTERM before the remaining
+/// connections are dropped.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Server configuration.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// The default reward preset (requests may override it).
     pub preset: Preset,
-    /// Required bearer token, if any.
+    /// Required bearer token, if any (for scoring and `/metrics`).
     pub api_key: Option<String>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// Per-item time bound.
     pub item_timeout: Duration,
+    /// See [`DEFAULT_HEADER_READ_TIMEOUT`].
+    pub header_read_timeout: Duration,
+    /// See [`DEFAULT_BODY_READ_TIMEOUT`].
+    pub body_read_timeout: Duration,
+    /// See [`DEFAULT_MAX_CONNECTIONS`].
+    pub max_connections: usize,
+    /// See [`DEFAULT_SHUTDOWN_GRACE`].
+    pub shutdown_grace: Duration,
+    /// Scoring threads (0: one per core). The server scores on a pool of its own.
+    pub scoring_threads: usize,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +93,11 @@ impl Default for ServerConfig {
             api_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             item_timeout: DEFAULT_ITEM_TIMEOUT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            scoring_threads: 0,
         }
     }
 }
@@ -69,6 +106,22 @@ impl Default for ServerConfig {
 pub struct AppState {
     config: ServerConfig,
     metrics: Metrics,
+    pool: Arc<rayon::ThreadPool>,
+}
+
+impl AppState {
+    fn new(config: ServerConfig) -> std::io::Result<AppState> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.scoring_threads)
+            .thread_name(|i| format!("triad-score-{i}"))
+            .build()
+            .map_err(std::io::Error::other)?;
+        Ok(AppState {
+            config,
+            metrics: Metrics::default(),
+            pool: Arc::new(pool),
+        })
+    }
 }
 
 /// A request refused before scoring: a status and a message, as JSON `{"error": …}`.
@@ -89,7 +142,58 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(json!({"error": self.message}))).into_response()
+        let mut response =
+            (self.status, axum::Json(json!({"error": self.message}))).into_response();
+        if matches!(
+            self.status,
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+        ) {
+            // The body was not read to its end: the connection cannot carry another request.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+/// Read a request body within the body limit and the body read timeout. A declared
+/// `Content-Length` over the limit is refused before a byte of the body is read.
+async fn read_body(
+    config: &ServerConfig,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, ApiError> {
+    let limit = config.max_body_bytes;
+    let too_large = |size: String| ApiError {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        message: format!(
+            "request body of {size} bytes is over the limit of {limit} (--max-body-bytes)"
+        ),
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(declared) = declared.filter(|&d| d > limit as u64) {
+        return Err(too_large(declared.to_string()));
+    }
+    let reading = http_body_util::Limited::new(body, limit).collect();
+    match tokio::time::timeout(config.body_read_timeout, reading).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(too_large(format!("more than {limit}")))
+        }
+        Ok(Err(e)) => Err(ApiError::bad_request(format!(
+            "could not read the request body: {e}"
+        ))),
+        Err(_) => Err(ApiError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            message: format!(
+                "request body not received within {:?} (--body-timeout-ms)",
+                config.body_read_timeout
+            ),
+        }),
     }
 }
 
@@ -157,34 +261,54 @@ fn split_query(query: &str, prompt: Option<&str>) -> (String, Option<String>) {
 }
 
 /// Score jobs on the rayon pool, each bounded in time; never blocks the async runtime.
+///
+/// The batch gets one item time bound for each round of the pool, plus one. An item still
+/// unscored when that runs out scores as a timeout, and the pool skips every item it has not
+/// started by then: the response has gone without them, so they must not hold workers that the
+/// next requests need.
 async fn score_jobs(state: &AppState, jobs: Vec<Job>, preset: Preset) -> Vec<Score> {
+    score_jobs_with(state, jobs, preset, score_job).await
+}
+
+fn score_job(job: &Job, preset: Preset) -> Score {
+    reward::score(&job.response, &job.label, job.prompt.as_deref(), preset)
+}
+
+/// [`score_jobs`] with the scoring function given (tests use a slow one).
+async fn score_jobs_with(
+    state: &AppState,
+    jobs: Vec<Job>,
+    preset: Preset,
+    score: fn(&Job, Preset) -> Score,
+) -> Vec<Score> {
     let count = jobs.len();
     let slots: Arc<Vec<OnceLock<Score>>> = Arc::new((0..count).map(|_| OnceLock::new()).collect());
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let worker_slots = Arc::clone(&slots);
     let item_timeout = state.config.item_timeout;
-    rayon::spawn(move || {
+    let rounds = count.div_ceil(state.pool.current_num_threads().max(1)) as u32 + 1;
+    let deadline = item_timeout.saturating_mul(rounds);
+    let give_up_at = Instant::now() + deadline;
+    state.pool.spawn(move || {
         jobs.par_iter()
             .zip(worker_slots.par_iter())
             .for_each(|(job, slot)| {
                 let started = Instant::now();
-                let mut score =
-                    reward::score(&job.response, &job.label, job.prompt.as_deref(), preset);
+                if started >= give_up_at {
+                    return;
+                }
+                let mut scored = score(job, preset);
                 if started.elapsed() > item_timeout {
-                    score = Score::failure(
+                    scored = Score::failure(
                         preset,
                         "timeout",
                         format!("scoring took longer than {item_timeout:?}"),
                     );
                 }
-                let _ = slot.set(score);
+                let _ = slot.set(scored);
             });
         let _ = done_tx.send(());
     });
-    // The batch gets one time bound per item for each round of the pool, plus one: an item still
-    // unscored when that runs out scores as a timeout instead of holding the response.
-    let rounds = count.div_ceil(rayon::current_num_threads().max(1)) as u32 + 1;
-    let deadline = item_timeout.saturating_mul(rounds);
     let _ = tokio::time::timeout(deadline, done_rx).await;
     (0..count)
         .map(|i| {
@@ -195,6 +319,17 @@ async fn score_jobs(state: &AppState, jobs: Vec<Job>, preset: Preset) -> Vec<Sco
         .collect()
 }
 
+/// Compare two secrets in time that does not depend on where they differ: both are hashed first,
+/// so neither the position of the first difference nor the key's length shows in the timing.
+fn same_secret(given: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(given), Sha256::digest(expected));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
 fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(key) = &state.config.api_key else {
         return Ok(());
@@ -203,7 +338,7 @@ fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    if given == Some(key.as_str()) {
+    if given.is_some_and(|given| same_secret(given, key)) {
         Ok(())
     } else {
         Err(ApiError {
@@ -213,15 +348,31 @@ fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// Whether a score is a failure of the input rather than of the answer.
+fn is_error(score: &Score) -> bool {
+    score
+        .reason
+        .as_deref()
+        .is_some_and(|r| r.starts_with("bad_label") || r.starts_with("bad_input"))
+}
+
+fn is_timeout(score: &Score) -> bool {
+    score
+        .reason
+        .as_deref()
+        .is_some_and(|r| r.starts_with("timeout"))
+}
+
 async fn get_reward(
     State(state): State<Arc<AppState>>,
     Query(query): Query<RewardQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let result = async {
         authorized(&state, &headers)?;
+        let body = read_body(&state.config, &headers, body).await?;
         let request: GetRewardRequest = parse_json(&body)?;
         let n = request.query.len();
         if request.labels.len() != n || request.prompts.as_ref().is_some_and(|p| p.len() != n) {
@@ -246,7 +397,12 @@ async fn get_reward(
         Ok(axum::Json(json!({
             "rewards": rewards,
             "scores": rewards,
-            "extra_logs": {"format_ok": flag(|s| s.format_ok), "correct": flag(|s| s.correct)},
+            "extra_logs": {
+                "format_ok": flag(|s| s.format_ok),
+                "correct": flag(|s| s.correct),
+                "timeout": flag(is_timeout),
+                "error": flag(is_error),
+            },
         }))
         .into_response())
     }
@@ -258,11 +414,12 @@ async fn score(
     State(state): State<Arc<AppState>>,
     Query(query): Query<RewardQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let result = async {
         authorized(&state, &headers)?;
+        let body = read_body(&state.config, &headers, body).await?;
         let request: ScoreRequest = parse_json(&body)?;
         let preset = request
             .reward
@@ -314,68 +471,98 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
     body.into_response()
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let started = Instant::now();
-    let text = state.metrics.render();
+    let response = match authorized(&state, &headers) {
+        Ok(()) => {
+            let text = state.metrics.render();
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+        }
+        Err(e) => {
+            state.metrics.client_error();
+            e.into_response()
+        }
+    };
     state.metrics.request(Endpoint::Metrics, started.elapsed());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    response
 }
 
 /// The router, with its state: testable without a socket.
-pub fn app(config: ServerConfig) -> Router {
-    let limit = config.max_body_bytes;
-    let state = Arc::new(AppState {
-        config,
-        metrics: Metrics::default(),
-    });
+pub fn app(config: ServerConfig) -> std::io::Result<Router> {
+    Ok(router(Arc::new(AppState::new(config)?)))
+}
+
+fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/get_reward", post(get_reward))
         .route("/score", post(score))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-}
-
-/// Bind and serve until SIGINT/SIGTERM; in-flight requests finish. `on_bound` gets the actual
-/// address (useful with port 0).
-pub async fn serve(
-    addr: SocketAddr,
-    config: ServerConfig,
-    on_bound: impl FnOnce(SocketAddr),
-) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    on_bound(listener.local_addr()?);
-    axum::serve(listener, app(config))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
 }
 
 #[cfg(test)]
 mod tests {
-    use super::split_query;
+    use super::*;
+
+    fn slow_when_asked(job: &Job, preset: Preset) -> Score {
+        if job.response == "slow" {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        score_job(job, preset)
+    }
+
+    fn job(response: &str) -> Job {
+        Job {
+            response: response.into(),
+            label: "(1) A is False\n(2) B is True".into(),
+            prompt: None,
+        }
+    }
+
+    /// A batch that runs past its deadline stops taking the pool: the items it had not started
+    /// are skipped, and the next request's correct answer is scored, not timed out.
+    #[test]
+    fn a_timed_out_batch_frees_the_pool() {
+        let state = AppState::new(ServerConfig {
+            item_timeout: Duration::from_millis(50),
+            scoring_threads: 1,
+            ..ServerConfig::default()
+        })
+        .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            // 20 items of 200 ms on one thread: 4 s of work against a deadline of 21 × 50 ms.
+            let slow: Vec<Job> = (0..20).map(|_| job("slow")).collect();
+            let started = Instant::now();
+            let scores = score_jobs_with(&state, slow, Preset::Paper, slow_when_asked).await;
+            assert!(started.elapsed() < Duration::from_secs(2));
+            assert!(
+                scores
+                    .iter()
+                    .all(|s| s.reason.as_deref().unwrap().starts_with("timeout"))
+            );
+            // The item in progress at the deadline finishes (≤ 200 ms); nothing after it runs.
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let right = "x</think><answer>A is false, B is true</answer>";
+            for _ in 0..3 {
+                let scores =
+                    score_jobs_with(&state, vec![job(right)], Preset::Paper, slow_when_asked).await;
+                assert!(scores[0].correct, "{:?}", scores[0]);
+            }
+        });
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret("s3cret", "s3cret"));
+        assert!(!same_secret("s3cre", "s3cret"));
+        assert!(!same_secret("s3cretX", "s3cret"));
+        assert!(!same_secret("", "s3cret"));
+    }
 
     #[test]
     fn splitting_openrlhf_queries() {

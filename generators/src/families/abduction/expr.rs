@@ -1,6 +1,9 @@
 //! Rule bodies: AND/OR/NOT trees over atoms, in the paper's syntax.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
+
+use crate::limits::Depth;
 
 /// A rule body.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -99,8 +102,9 @@ impl Premise {
         format!("({}) => {}", self.body.render(names), names[self.head])
     }
 
-    /// Parse `(<body>) => <head>`, adding unseen atom names to `names`.
-    pub fn parse(text: &str, names: &mut Vec<String>) -> Result<Premise, String> {
+    /// Parse `(<body>) => <head>`, adding unseen atom names to `atoms`. Nesting deeper than
+    /// [`crate::limits::MAX_NESTING`] is an error, not a stack overflow.
+    pub fn parse(text: &str, atoms: &mut Atoms) -> Result<Premise, String> {
         let (body, head) = text
             .rsplit_once("=>")
             .ok_or_else(|| format!("no `=>` in {text:?}"))?;
@@ -112,23 +116,45 @@ impl Premise {
         let mut parser = Parser {
             tokens,
             pos: 0,
-            names,
+            atoms,
+            depth: Depth::default(),
         };
         let body = parser.or_expr()?;
         if parser.pos != parser.tokens.len() {
             return Err(format!("trailing tokens in {text:?}"));
         }
-        let head = intern(names, head);
+        let head = parser.atoms.intern(head);
         Ok(Premise { body, head })
     }
 }
 
-/// The index of `name`, adding it if new.
-pub fn intern(names: &mut Vec<String>, name: &str) -> usize {
-    names.iter().position(|n| n == name).unwrap_or_else(|| {
-        names.push(name.to_string());
-        names.len() - 1
-    })
+/// Atom names and their indices, interned in constant time per lookup.
+#[derive(Debug, Default)]
+pub struct Atoms {
+    names: Vec<String>,
+    index: HashMap<String, usize>,
+}
+
+impl Atoms {
+    /// The index of `name`, adding it if new.
+    pub fn intern(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        self.names.push(name.to_string());
+        self.index.insert(name.to_string(), self.names.len() - 1);
+        self.names.len() - 1
+    }
+
+    /// The index of `name`, if it was interned.
+    pub fn get(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// The names, by index.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
 }
 
 fn tokenize(text: &str) -> Result<Vec<String>, String> {
@@ -158,7 +184,8 @@ fn tokenize(text: &str) -> Result<Vec<String>, String> {
 struct Parser<'a> {
     tokens: Vec<String>,
     pos: usize,
-    names: &'a mut Vec<String>,
+    atoms: &'a mut Atoms,
+    depth: Depth,
 }
 
 impl Parser<'_> {
@@ -185,11 +212,15 @@ impl Parser<'_> {
     }
 
     fn not_expr(&mut self) -> Result<Expr, String> {
-        if self.peek() == Some("NOT") {
+        self.depth.enter()?;
+        let expr = if self.peek() == Some("NOT") {
             self.pos += 1;
-            return Ok(Expr::negate(self.not_expr()?));
-        }
-        self.factor()
+            Expr::negate(self.not_expr()?)
+        } else {
+            self.factor()?
+        };
+        self.depth.leave();
+        Ok(expr)
     }
 
     fn factor(&mut self) -> Result<Expr, String> {
@@ -209,7 +240,7 @@ impl Parser<'_> {
             {
                 let word = word.to_string();
                 self.pos += 1;
-                Ok(Expr::Atom(intern(self.names, &word)))
+                Ok(Expr::Atom(self.atoms.intern(&word)))
             }
             other => Err(format!("expected an atom or `(`, found {other:?}")),
         }
@@ -222,7 +253,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let mut names = Vec::new();
+        let mut names = Atoms::default();
         for text in [
             "(C) => BA",
             "(((NOT C) OR (NOT B))) => BA",
@@ -230,9 +261,30 @@ mod tests {
             "(((((NOT A) AND D) OR (L OR A)) OR (((NOT H) AND (NOT L)) OR (NOT A)))) => A",
         ] {
             let p = Premise::parse(text, &mut names).unwrap();
-            assert_eq!(p.render(&names), text);
+            assert_eq!(p.render(names.names()), text);
         }
         assert!(Premise::parse("(C) -> B", &mut names).is_err());
         assert!(Premise::parse("((C AND)) => B", &mut names).is_err());
+    }
+
+    #[test]
+    fn deep_bodies_are_an_error_not_a_stack_overflow() {
+        let mut atoms = Atoms::default();
+        for depth in [300, 100_000] {
+            let parens = format!("{}A{} => B", "(".repeat(depth), ")".repeat(depth));
+            assert!(
+                Premise::parse(&parens, &mut atoms)
+                    .unwrap_err()
+                    .contains("nested")
+            );
+            let nots = format!("({}A) => B", "NOT ".repeat(depth));
+            assert!(
+                Premise::parse(&nots, &mut atoms)
+                    .unwrap_err()
+                    .contains("nested")
+            );
+        }
+        let fine = format!("({}A) => B", "NOT ".repeat(100));
+        assert!(Premise::parse(&fine, &mut atoms).is_ok());
     }
 }

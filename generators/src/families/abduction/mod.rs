@@ -29,7 +29,7 @@
 pub mod expr;
 pub mod solver;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::RangeInclusive;
 
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,7 @@ use crate::family::{
 };
 use crate::fields::{FieldKind, FieldSpec, FieldValue};
 use crate::frame;
+use crate::limits;
 use crate::rng::Draw;
 use expr::{Expr, Premise};
 
@@ -416,14 +417,14 @@ fn explanation(shape: Shape, draw: &mut Draw) -> Option<AbductionInstance> {
 }
 
 /// Parse the premises back into the index space (atom names in first-seen order).
-fn parse_instance(instance: &AbductionInstance) -> Result<(Vec<String>, Vec<Premise>), String> {
-    let mut names = Vec::new();
+fn parse_instance(instance: &AbductionInstance) -> Result<(expr::Atoms, Vec<Premise>), String> {
+    let mut atoms = expr::Atoms::default();
     let premises = instance
         .premises
         .iter()
-        .map(|p| Premise::parse(p, &mut names))
+        .map(|p| Premise::parse(p, &mut atoms))
         .collect::<Result<_, _>>()?;
-    Ok((names, premises))
+    Ok((atoms, premises))
 }
 
 const PAPER_INSTRUCTION: &str = "Now the user has a graph analysis problem. After thorough thinking, once you reach a conclusion, please list the reachable judgement of each goal within <answer>...</answer> to satisfy the formulas, for example:\n<answer>\n(1) A is reachable\n(2) B is unreachable\n...</answer>.";
@@ -498,9 +499,6 @@ static FIELDS: &[FieldSpec] = &[
 impl Abduction {
     fn judge_reachability(instance: &AbductionInstance, text: &str) -> Verdict {
         const WORDS: &[(&str, bool)] = &[("reachable", true), ("unreachable", false)];
-        if instance.goals.len() != instance.reachable.len() || instance.goals.is_empty() {
-            return Verdict::Unparseable("label: goals and labels differ in number".into());
-        }
         let names: Vec<&str> = instance.goals.iter().map(String::as_str).collect();
         match answer::statements(text, &names, WORDS) {
             Err(e) => Verdict::Unparseable(e),
@@ -521,35 +519,40 @@ impl Abduction {
     }
 
     fn judge_explanation(instance: &AbductionInstance, text: &str) -> Verdict {
-        let mut chosen = BTreeSet::new();
+        // Hypotheses by lower-case name, so reading the answer is one hash per token.
+        let candidates: HashMap<String, &str> = instance
+            .hypotheses
+            .iter()
+            .map(|h| (h.to_ascii_lowercase(), h.as_str()))
+            .collect();
+        let mut chosen: BTreeSet<&str> = BTreeSet::new();
         for token in text.split(|c: char| c == ',' || c.is_whitespace() || "{}[]().`*".contains(c))
         {
             if token.is_empty() || token.eq_ignore_ascii_case("and") {
                 continue;
             }
-            let Some(name) = instance
-                .hypotheses
-                .iter()
-                .find(|h| h.eq_ignore_ascii_case(token))
-            else {
-                return Verdict::Unparseable(format!("`{token}` is not a candidate hypothesis"));
+            let Some(&name) = candidates.get(&token.to_ascii_lowercase()) else {
+                return Verdict::Unparseable(format!(
+                    "`{}` is not a candidate hypothesis",
+                    token.chars().take(40).collect::<String>()
+                ));
             };
-            if !chosen.insert(name.clone()) {
+            if !chosen.insert(name) {
                 return Verdict::Unparseable(format!("`{name}` named twice"));
             }
         }
         if chosen.is_empty() {
             return Verdict::Unparseable("no hypothesis named".into());
         }
-        let chosen: Vec<String> = chosen.into_iter().collect();
-        if instance.explanations.contains(&chosen) {
-            return Verdict::Correct;
-        }
-        let superset = instance
+        let is_chosen = |e: &Vec<String>| e.iter().all(|h| chosen.contains(h.as_str()));
+        if instance
             .explanations
             .iter()
-            .any(|e| e.iter().all(|h| chosen.contains(h)));
-        Verdict::Wrong(if superset {
+            .any(|e| e.len() == chosen.len() && is_chosen(e))
+        {
+            return Verdict::Correct;
+        }
+        Verdict::Wrong(if instance.explanations.iter().any(is_chosen) {
             "sufficient but not minimal".into()
         } else {
             "does not entail the observation".into()
@@ -558,14 +561,15 @@ impl Abduction {
 
     fn certify_reachability(
         instance: &AbductionInstance,
-        names: &[String],
+        atoms: &expr::Atoms,
         premises: &[Premise],
         known: &[usize],
     ) -> Result<(), CertifyError> {
+        let names = atoms.names();
         let goals: Vec<usize> = instance
             .goals
             .iter()
-            .map(|g| index_of(names, g))
+            .map(|g| index_of(atoms, g))
             .collect::<Result<_, _>>()?;
         solver::with_theory(names.len(), premises, known, |theory| {
             if !theory.consistent(&[]).map_err(CertifyError::Unknown)? {
@@ -589,15 +593,16 @@ impl Abduction {
 
     fn certify_explanation(
         instance: &AbductionInstance,
-        names: &[String],
+        atoms: &expr::Atoms,
         premises: &[Premise],
         known: &[usize],
     ) -> Result<(), CertifyError> {
-        let observation = index_of(names, instance.observation.as_deref().unwrap_or_default())?;
+        let names = atoms.names();
+        let observation = index_of(atoms, instance.observation.as_deref().unwrap_or_default())?;
         let hypotheses: Vec<usize> = instance
             .hypotheses
             .iter()
-            .map(|h| index_of(names, h))
+            .map(|h| index_of(atoms, h))
             .collect::<Result<_, _>>()?;
         let found = solver::with_theory(names.len(), premises, known, |theory| {
             minimal_explanations(theory, &hypotheses, observation)
@@ -624,10 +629,9 @@ impl Abduction {
 
 /// The index of an atom that may appear in no premise (a known atom or hypothesis no rule uses):
 /// such atoms get indices past the premises' atoms.
-fn index_of(names: &[String], name: &str) -> Result<usize, CertifyError> {
-    names
-        .iter()
-        .position(|n| n == name)
+fn index_of(atoms: &expr::Atoms, name: &str) -> Result<usize, CertifyError> {
+    atoms
+        .get(name)
         .ok_or_else(|| CertifyError::Malformed(format!("atom {name} in no premise")))
 }
 
@@ -715,6 +719,47 @@ impl Family for Abduction {
         }
     }
 
+    fn check(&self, instance: &AbductionInstance) -> Result<(), String> {
+        limits::check_nonempty_list("premises", &instance.premises)?;
+        limits::check_list("known atoms", &instance.known)?;
+        match instance.mode {
+            Mode::Reachability => {
+                limits::check_nonempty_list("goals", &instance.goals)?;
+                if instance.goals.len() != instance.reachable.len() {
+                    return Err(format!(
+                        "{} goals but {} reachability labels",
+                        instance.goals.len(),
+                        instance.reachable.len()
+                    ));
+                }
+                limits::check_distinct("goal", instance.goals.iter().map(String::as_str))
+            }
+            Mode::Explanation => {
+                if instance.observation.as_deref().is_none_or(str::is_empty) {
+                    return Err("no observation".into());
+                }
+                limits::check_nonempty_list("hypotheses", &instance.hypotheses)?;
+                limits::check_distinct(
+                    "hypothesis",
+                    instance.hypotheses.iter().map(String::as_str),
+                )?;
+                limits::check_nonempty_list("explanations", &instance.explanations)?;
+                let known: HashSet<&str> = instance.hypotheses.iter().map(String::as_str).collect();
+                for explanation in &instance.explanations {
+                    limits::check_nonempty_list("hypotheses in an explanation", explanation)?;
+                    limits::check_distinct(
+                        "explanation hypothesis",
+                        explanation.iter().map(String::as_str),
+                    )?;
+                    if let Some(odd) = explanation.iter().find(|h| !known.contains(h.as_str())) {
+                        return Err(format!("explanation names `{odd}`, not a candidate"));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
     fn reference_answer(&self, instance: &AbductionInstance) -> String {
         match instance.mode {
             Mode::Reachability => {
@@ -745,26 +790,22 @@ impl Family for Abduction {
     }
 
     fn certify(&self, instance: &AbductionInstance) -> Result<(), CertifyError> {
-        let (mut names, premises) = parse_instance(instance).map_err(CertifyError::Malformed)?;
-        let known: Vec<usize> = instance
-            .known
-            .iter()
-            .map(|k| expr::intern(&mut names, k))
-            .collect();
+        let (mut atoms, premises) = parse_instance(instance).map_err(CertifyError::Malformed)?;
+        let known: Vec<usize> = instance.known.iter().map(|k| atoms.intern(k)).collect();
         for extra in instance
             .goals
             .iter()
             .chain(&instance.hypotheses)
             .chain(&instance.observation)
         {
-            expr::intern(&mut names, extra);
+            atoms.intern(extra);
         }
         match instance.mode {
             Mode::Reachability => {
-                Abduction::certify_reachability(instance, &names, &premises, &known)
+                Abduction::certify_reachability(instance, &atoms, &premises, &known)
             }
             Mode::Explanation => {
-                Abduction::certify_explanation(instance, &names, &premises, &known)
+                Abduction::certify_explanation(instance, &atoms, &premises, &known)
             }
         }
     }

@@ -1,7 +1,9 @@
 //! Nested propositional formulas: the paper's syntax, its random node rule, and evaluation.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use crate::limits::Depth;
 use crate::rng::Draw;
 
 /// A binary connective.
@@ -144,43 +146,104 @@ impl Formula {
     }
 
     /// Parse the paper's syntax (what [`Formula::render`] writes, and the released data holds).
-    pub fn parse(text: &str, names: &[String]) -> Result<Formula, String> {
+    /// Nesting deeper than [`limits::MAX_NESTING`] is an error, not a stack overflow.
+    pub fn parse(text: &str, names: &NameIndex<'_>) -> Result<Formula, String> {
         let mut parser = Parser {
-            chars: text.chars().collect(),
+            text,
             pos: 0,
             names,
+            depth: Depth::default(),
         };
         let formula = parser.expr()?;
         parser.skip_spaces();
-        if parser.pos != parser.chars.len() {
-            return Err(format!("trailing text at {} in {text:?}", parser.pos));
+        if parser.pos != text.len() {
+            return Err(format!(
+                "trailing text at {} in {}",
+                parser.pos,
+                preview(text)
+            ));
         }
         Ok(formula)
     }
 }
 
-struct Parser<'a> {
-    chars: Vec<char>,
-    pos: usize,
-    names: &'a [String],
+/// Variable names resolved to indices in constant time: by the spreadsheet rule when the names
+/// are `A, B, …` in order (every triad label), else through a hash map built once per instance.
+pub enum NameIndex<'a> {
+    /// `names[i]` is the `i`-th spreadsheet column name.
+    Canonical(usize),
+    /// Any other distinct names.
+    Map(HashMap<&'a str, usize>),
 }
 
-impl Parser<'_> {
+impl<'a> NameIndex<'a> {
+    /// Index `names` (assumed distinct; [`crate::limits::check_distinct`] checks that).
+    pub fn new(names: &'a [String]) -> NameIndex<'a> {
+        let canonical = names
+            .iter()
+            .enumerate()
+            .all(|(i, n)| name_index(n) == Some(i));
+        if canonical {
+            return NameIndex::Canonical(names.len());
+        }
+        NameIndex::Map(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.as_str(), i))
+                .collect(),
+        )
+    }
+
+    /// The index of `name`, if it is one of the names.
+    pub fn get(&self, name: &str) -> Option<usize> {
+        match self {
+            NameIndex::Canonical(n) => name_index(name).filter(|i| i < n),
+            NameIndex::Map(map) => map.get(name).copied(),
+        }
+    }
+}
+
+fn preview(text: &str) -> String {
+    let shown: String = text.chars().take(60).collect();
+    if shown.len() < text.len() {
+        format!("{shown:?}…")
+    } else {
+        format!("{shown:?}")
+    }
+}
+
+/// The grammar, shared by the tree parser and the evaluator:
+/// expr := '¬' ident | '¬' '(' expr ')' | ident | '(' expr [op expr] ')'.
+/// Both walk the text byte-wise (no `Vec<char>`), resolve names through a [`NameIndex`], and
+/// count nesting with a [`Depth`] guard.
+struct Parser<'a, 'n> {
+    text: &'a str,
+    pos: usize,
+    names: &'a NameIndex<'n>,
+    depth: Depth,
+}
+
+impl Parser<'_, '_> {
     fn skip_spaces(&mut self) {
-        while self.chars.get(self.pos).is_some_and(|c| c.is_whitespace()) {
-            self.pos += 1;
+        while let Some(c) = self.text[self.pos..]
+            .chars()
+            .next()
+            .filter(|c| c.is_whitespace())
+        {
+            self.pos += c.len_utf8();
         }
     }
 
     fn peek(&mut self) -> Option<char> {
         self.skip_spaces();
-        self.chars.get(self.pos).copied()
+        self.text[self.pos..].chars().next()
     }
 
     fn expect(&mut self, want: char) -> Result<(), String> {
         match self.peek() {
             Some(c) if c == want => {
-                self.pos += 1;
+                self.pos += c.len_utf8();
                 Ok(())
             }
             other => Err(format!(
@@ -190,26 +253,28 @@ impl Parser<'_> {
         }
     }
 
-    /// expr := '¬' ident | '¬' '(' expr ')' | ident | '(' expr [op expr] ')'
     fn expr(&mut self) -> Result<Formula, String> {
-        match self.peek() {
+        self.depth.enter()?;
+        let formula = match self.peek() {
             Some('¬') => {
-                self.pos += 1;
+                self.pos += '¬'.len_utf8();
                 if self.peek() == Some('(') {
-                    Ok(Formula::Not(Box::new(self.group()?)))
+                    Formula::Not(Box::new(self.group()?))
                 } else {
-                    Ok(Formula::Lit {
+                    Formula::Lit {
                         var: self.ident()?,
                         neg: true,
-                    })
+                    }
                 }
             }
-            Some('(') => self.group(),
-            _ => Ok(Formula::Lit {
+            Some('(') => self.group()?,
+            _ => Formula::Lit {
                 var: self.ident()?,
                 neg: false,
-            }),
-        }
+            },
+        };
+        self.depth.leave();
+        Ok(formula)
     }
 
     fn group(&mut self) -> Result<Formula, String> {
@@ -221,35 +286,50 @@ impl Parser<'_> {
         }
         let op = self
             .peek()
-            .and_then(Op::from_symbol)
+            .and_then(|c| Op::from_symbol(c).map(|op| (op, c)))
             .ok_or_else(|| format!("expected a connective at {}", self.pos))?;
-        self.pos += 1;
+        self.pos += op.1.len_utf8();
         let right = self.expr()?;
         self.expect(')')?;
-        Ok(Formula::Bin(op, Box::new(left), Box::new(right)))
+        Ok(Formula::Bin(op.0, Box::new(left), Box::new(right)))
     }
 
     fn ident(&mut self) -> Result<usize, String> {
         self.skip_spaces();
         let start = self.pos;
         while self
-            .chars
+            .text
+            .as_bytes()
             .get(self.pos)
-            .is_some_and(|c| c.is_ascii_alphabetic())
+            .is_some_and(u8::is_ascii_alphabetic)
         {
             self.pos += 1;
         }
-        let name: String = self.chars[start..self.pos].iter().collect();
+        let name = &self.text[start..self.pos];
         if name.is_empty() {
             return Err(format!("expected a variable at {start}"));
         }
-        // Names are spreadsheet columns, so the index usually follows from the name itself; a
-        // label with other names falls back to a search.
-        name_index(&name)
-            .filter(|&i| self.names.get(i).is_some_and(|n| *n == name))
-            .or_else(|| self.names.iter().position(|n| *n == name))
-            .ok_or_else(|| format!("unknown variable {name:?}"))
+        self.names
+            .get(name)
+            .ok_or_else(|| format!("unknown variable {}", preview(name)))
     }
+}
+
+/// The deepest parenthesis nesting in a formula's text: one linear scan, so a label can be
+/// refused for depth before anything recursive reads it.
+pub fn paren_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for b in text.bytes() {
+        match b {
+            b'(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// The inverse of [`variable_names`]: `A` → 0, `Z` → 25, `AA` → 26.
@@ -311,19 +391,23 @@ mod tests {
             "(A ↔ ¬B)",
             "((A ∧ B) ⊕ ¬((C ∨ ¬D)))",
         ] {
-            let f = Formula::parse(text, &names).unwrap();
+            let f = Formula::parse(text, &NameIndex::new(&names)).unwrap();
             assert_eq!(f.render(&names), text);
         }
         let mut draw = Draw::from_seed_bytes([9; 32]);
         for _ in 0..500 {
             let f = Formula::random(&mut draw, 4, 4);
-            assert_eq!(Formula::parse(&f.render(&names), &names).unwrap(), f);
+            assert_eq!(
+                Formula::parse(&f.render(&names), &NameIndex::new(&names)).unwrap(),
+                f
+            );
         }
     }
 
     #[test]
     fn parse_errors() {
         let names = variable_names(2);
+        let names = NameIndex::new(&names);
         assert!(Formula::parse("(A → Q)", &names).is_err());
         assert!(Formula::parse("(A → B", &names).is_err());
         assert!(Formula::parse("(A B)", &names).is_err());
@@ -333,6 +417,7 @@ mod tests {
     #[test]
     fn connectives() {
         let names = variable_names(2);
+        let names = NameIndex::new(&names);
         let truth =
             |text: &str, a: bool, b: bool| Formula::parse(text, &names).unwrap().eval(&[a, b]);
         assert!(!truth("(A → B)", true, false));
@@ -346,81 +431,68 @@ mod tests {
 
 /// Evaluate a formula straight from its text under an assignment, without building a tree: the
 /// scorer's hot path (a level-10 item has ~110 formulas, and allocating their trees dominated the
-/// cost of judging an answer). Accepts exactly what [`Formula::parse`] accepts.
-pub fn eval_text(text: &str, names: &[String], values: &[bool]) -> Result<bool, String> {
+/// cost of judging an answer). Accepts exactly what [`Formula::parse`] accepts, with the same
+/// nesting limit.
+pub fn eval_text(text: &str, names: &NameIndex<'_>, values: &[bool]) -> Result<bool, String> {
     let mut eval = TextEval {
-        text,
-        pos: 0,
-        names,
+        parser: Parser {
+            text,
+            pos: 0,
+            names,
+            depth: Depth::default(),
+        },
         values,
     };
     let value = eval.expr()?;
-    eval.skip_spaces();
-    if eval.pos != text.len() {
-        return Err(format!("trailing text at {} in {text:?}", eval.pos));
+    eval.parser.skip_spaces();
+    if eval.parser.pos != text.len() {
+        return Err(format!(
+            "trailing text at {} in {}",
+            eval.parser.pos,
+            preview(text)
+        ));
     }
     Ok(value)
 }
 
-struct TextEval<'a> {
-    text: &'a str,
-    pos: usize,
-    names: &'a [String],
+struct TextEval<'a, 'n> {
+    parser: Parser<'a, 'n>,
     values: &'a [bool],
 }
 
-impl TextEval<'_> {
-    fn skip_spaces(&mut self) {
-        while self
-            .text
-            .as_bytes()
-            .get(self.pos)
-            .is_some_and(u8::is_ascii_whitespace)
-        {
-            self.pos += 1;
-        }
-    }
-
-    fn peek(&mut self) -> Option<char> {
-        self.skip_spaces();
-        self.text[self.pos..].chars().next()
-    }
-
+impl TextEval<'_, '_> {
     fn expr(&mut self) -> Result<bool, String> {
-        match self.peek() {
+        self.parser.depth.enter()?;
+        let value = match self.parser.peek() {
             Some('¬') => {
-                self.pos += '¬'.len_utf8();
-                if self.peek() == Some('(') {
-                    Ok(!self.group()?)
+                self.parser.pos += '¬'.len_utf8();
+                if self.parser.peek() == Some('(') {
+                    !self.group()?
                 } else {
-                    Ok(!self.ident()?)
+                    !self.ident()?
                 }
             }
-            Some('(') => self.group(),
-            _ => self.ident(),
-        }
+            Some('(') => self.group()?,
+            _ => self.ident()?,
+        };
+        self.parser.depth.leave();
+        Ok(value)
     }
 
     fn group(&mut self) -> Result<bool, String> {
-        if self.peek() != Some('(') {
-            return Err(format!("expected '(' at {}", self.pos));
-        }
-        self.pos += 1;
+        self.parser.expect('(')?;
         let left = self.expr()?;
-        match self.peek() {
+        match self.parser.peek() {
             Some(')') => {
-                self.pos += 1;
+                self.parser.pos += 1;
                 Ok(left)
             }
             Some(c) => {
                 let op = Op::from_symbol(c)
-                    .ok_or_else(|| format!("expected a connective at {}", self.pos))?;
-                self.pos += c.len_utf8();
+                    .ok_or_else(|| format!("expected a connective at {}", self.parser.pos))?;
+                self.parser.pos += c.len_utf8();
                 let right = self.expr()?;
-                if self.peek() != Some(')') {
-                    return Err(format!("expected ')' at {}", self.pos));
-                }
-                self.pos += 1;
+                self.parser.expect(')')?;
                 Ok(op.apply(u64::from(left), u64::from(right)) & 1 == 1)
             }
             None => Err("unexpected end".into()),
@@ -428,24 +500,7 @@ impl TextEval<'_> {
     }
 
     fn ident(&mut self) -> Result<bool, String> {
-        self.skip_spaces();
-        let start = self.pos;
-        while self
-            .text
-            .as_bytes()
-            .get(self.pos)
-            .is_some_and(u8::is_ascii_alphabetic)
-        {
-            self.pos += 1;
-        }
-        let name = &self.text[start..self.pos];
-        if name.is_empty() {
-            return Err(format!("expected a variable at {start}"));
-        }
-        let index = name_index(name)
-            .filter(|&i| self.names.get(i).is_some_and(|n| n == name))
-            .or_else(|| self.names.iter().position(|n| n == name))
-            .ok_or_else(|| format!("unknown variable {name:?}"))?;
+        let index = self.parser.ident()?;
         self.values
             .get(index)
             .copied()
@@ -465,12 +520,48 @@ mod eval_text_tests {
             let f = Formula::random(&mut draw, 30, 4);
             let values: Vec<bool> = (0..30).map(|_| draw.chance(0.5)).collect();
             assert_eq!(
-                eval_text(&f.render(&names), &names, &values),
+                eval_text(&f.render(&names), &NameIndex::new(&names), &values),
                 Ok(f.eval(&values))
             );
         }
+        let index = NameIndex::new(&names);
         for bad in ["(A → ZZ)", "(A → B", "(A B)", "A B", ""] {
-            assert!(eval_text(bad, &names, &[true; 30]).is_err(), "{bad}");
+            assert!(eval_text(bad, &index, &[true; 30]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let names = variable_names(2);
+        let index = NameIndex::new(&names);
+        for depth in [300, 100_000] {
+            let text = format!("{}A{}", "(".repeat(depth), ")".repeat(depth));
+            assert!(
+                eval_text(&text, &index, &[true, true])
+                    .unwrap_err()
+                    .contains("nested")
+            );
+            assert!(
+                Formula::parse(&text, &index)
+                    .unwrap_err()
+                    .contains("nested")
+            );
+            let negated = "¬(".repeat(depth) + "A" + &")".repeat(depth);
+            assert!(eval_text(&negated, &index, &[true, true]).is_err());
+        }
+        // Within the limit, deep formulas still evaluate.
+        let text = format!("{}A{}", "(".repeat(200), ")".repeat(200));
+        assert_eq!(eval_text(&text, &index, &[true, false]), Ok(true));
+    }
+
+    #[test]
+    fn names_in_any_order_resolve() {
+        let names: Vec<String> = ["B", "A", "ZZ"].map(String::from).to_vec();
+        let index = NameIndex::new(&names);
+        assert_eq!(
+            eval_text("(A ∧ ¬ZZ)", &index, &[false, true, false]),
+            Ok(true)
+        );
+        assert!(eval_text("C", &index, &[true; 3]).is_err());
     }
 }

@@ -35,8 +35,9 @@ use crate::answer;
 use crate::family::{CertifyError, Family, GenError, GenOptions, Prompt, PromptStyle, Verdict};
 use crate::fields::{FieldKind, FieldSpec, FieldValue};
 use crate::frame;
+use crate::limits;
 use crate::rng::Draw;
-use formula::{Formula, variable_names};
+use formula::{Formula, NameIndex, variable_names};
 
 /// The deduction family.
 pub struct Deduction;
@@ -104,7 +105,30 @@ const CHAT_INSTRUCTION: &str = "Now the user has a logical formula problem. Afte
 const UNSAT_INSTRUCTION: &str = " If no assignment satisfies all the formulas, answer <answer>No satisfying assignment exists.</answer>";
 /// The reference answer of an unsatisfiable instance.
 pub const UNSAT_ANSWER: &str = "No satisfying assignment exists.";
-const UNSAT_CLAIMS: &[&str] = &["no satisfying assignment", "unsatisfiable", "no solution"];
+/// The sentences that claim unsatisfiability, as [`normalise_claim`] leaves them: the reference
+/// answer and a few plain rewordings. The claim must be the whole answer — a sentence that only
+/// contains one (`It is not unsatisfiable.`) negates or questions it.
+const UNSAT_CLAIMS: &[&str] = &[
+    "no satisfying assignment exists",
+    "no satisfying assignment",
+    "there is no satisfying assignment",
+    "no assignment satisfies all the formulas",
+    "unsatisfiable",
+    "the formulas are unsatisfiable",
+    "no solution",
+    "no solution exists",
+    "there is no solution",
+];
+/// Words that talk about unsatisfiability: an answer using them that is not one of
+/// [`UNSAT_CLAIMS`] is unparseable rather than read as a claim or as an assignment.
+const UNSAT_WORDS: &[&str] = &[
+    "unsatisf",
+    "no satisfying",
+    "not satisfiable",
+    "no solution",
+    "no model",
+    "no assignment",
+];
 const TRUTH: &[(&str, bool)] = &[("true", true), ("false", false)];
 
 static FIELDS: &[FieldSpec] = &[
@@ -142,10 +166,11 @@ static FIELDS: &[FieldSpec] = &[
 
 impl Deduction {
     fn parse_formulas(instance: &DeductionInstance) -> Result<Vec<Formula>, String> {
+        let index = NameIndex::new(&instance.variables);
         instance
             .formulas
             .iter()
-            .map(|f| Formula::parse(f, &instance.variables))
+            .map(|f| Formula::parse(f, &index))
             .collect()
     }
 
@@ -230,9 +255,36 @@ fn render_assignment(names: &[String], values: &[bool]) -> String {
     lines.join("\n")
 }
 
-fn claims_unsat(answer: &str) -> bool {
-    let lower = answer.to_lowercase();
-    UNSAT_CLAIMS.iter().any(|c| lower.contains(c))
+/// Lower case, markdown and punctuation gone, words separated by one space.
+fn normalise_claim(answer: &str) -> String {
+    answer
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What an answer says about satisfiability.
+#[derive(Debug, PartialEq, Eq)]
+enum Claim {
+    /// Exactly one of [`UNSAT_CLAIMS`].
+    Unsat,
+    /// Talks about unsatisfiability without being the claim.
+    Mentions,
+    /// Says nothing of it.
+    Nothing,
+}
+
+fn unsat_claim(answer: &str) -> Claim {
+    let normal = normalise_claim(answer);
+    if UNSAT_CLAIMS.contains(&normal.as_str()) {
+        Claim::Unsat
+    } else if UNSAT_WORDS.iter().any(|w| normal.contains(w)) {
+        Claim::Mentions
+    } else {
+        Claim::Nothing
+    }
 }
 
 fn list_names(names: &[String]) -> String {
@@ -338,6 +390,38 @@ impl Family for Deduction {
         }
     }
 
+    fn check(&self, instance: &DeductionInstance) -> Result<(), String> {
+        limits::check_nonempty_list("variables", &instance.variables)?;
+        limits::check_nonempty_list("formulas", &instance.formulas)?;
+        if let Some(name) = instance
+            .variables
+            .iter()
+            .find(|n| n.is_empty() || !n.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            return Err(format!("variable name {name:?} is not upper-case letters"));
+        }
+        limits::check_distinct("variable", instance.variables.iter().map(String::as_str))?;
+        if let Some(i) = instance
+            .formulas
+            .iter()
+            .position(|f| formula::paren_depth(f) > limits::MAX_NESTING)
+        {
+            return Err(format!(
+                "formula {} is nested more than {} deep",
+                i + 1,
+                limits::MAX_NESTING
+            ));
+        }
+        match &instance.solution {
+            Some(values) if values.len() != instance.variables.len() => Err(format!(
+                "{} values in the solution for {} variables",
+                values.len(),
+                instance.variables.len()
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn reference_answer(&self, instance: &DeductionInstance) -> String {
         match &instance.solution {
             Some(values) => render_assignment(&instance.variables, values),
@@ -346,16 +430,24 @@ impl Family for Deduction {
     }
 
     fn judge(&self, instance: &DeductionInstance, text: &str) -> Verdict {
-        let says_unsat = claims_unsat(text);
-        let has_assignment = answer::has_statement(text, &["true", "false"]);
-        if says_unsat && has_assignment {
-            return Verdict::Unparseable("both an assignment and a claim of no assignment".into());
-        }
-        if says_unsat {
-            return match instance.solution {
-                None => Verdict::Correct,
-                Some(_) => Verdict::Wrong("a satisfying assignment exists".into()),
-            };
+        match unsat_claim(text) {
+            Claim::Unsat => {
+                return match instance.solution {
+                    None => Verdict::Correct,
+                    Some(_) => Verdict::Wrong("a satisfying assignment exists".into()),
+                };
+            }
+            Claim::Mentions if answer::has_statement(text, &["true", "false"]) => {
+                return Verdict::Unparseable(
+                    "both an assignment and words about there being none".into(),
+                );
+            }
+            Claim::Mentions => {
+                return Verdict::Unparseable(format!(
+                    "speaks of unsatisfiability without the claim itself (answer `{UNSAT_ANSWER}`)"
+                ));
+            }
+            Claim::Nothing => {}
         }
         let names: Vec<&str> = instance.variables.iter().map(String::as_str).collect();
         let values = match answer::statements(text, &names, TRUTH) {
@@ -365,8 +457,9 @@ impl Family for Deduction {
         if instance.solution.is_none() {
             return Verdict::Wrong("the formulas have no model".into());
         }
+        let index = NameIndex::new(&instance.variables);
         for (i, text) in instance.formulas.iter().enumerate() {
-            match formula::eval_text(text, &instance.variables, &values) {
+            match formula::eval_text(text, &index, &values) {
                 Ok(true) => {}
                 Ok(false) => return Verdict::Wrong(format!("formula {} `{text}` is false", i + 1)),
                 Err(e) => return Verdict::Unparseable(format!("label formula unreadable: {e}")),

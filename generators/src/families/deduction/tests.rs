@@ -237,3 +237,97 @@ fn candidates_land_in_their_own_split() {
     assert!(train.len() > 200 && !test.is_empty());
     assert!(train.is_disjoint(&test));
 }
+
+fn unsat_instance() -> DeductionInstance {
+    DeductionInstance {
+        variables: variable_names(2),
+        formulas: vec!["(A ∧ B)".into(), "¬A".into()],
+        solution: None,
+        unsat_possible: true,
+    }
+}
+
+/// The claim of unsatisfiability is read as a claim: the sentence itself, however it is cased or
+/// punctuated — never a sentence that merely contains the words.
+#[test]
+fn unsat_claims_are_read_not_searched_for() {
+    let inst = unsat_instance();
+    Deduction.certify(&inst).unwrap();
+    for claim in [
+        UNSAT_ANSWER,
+        "no satisfying assignment exists",
+        "**No satisfying assignment exists!**",
+        "Unsatisfiable.",
+        "The formulas are unsatisfiable.",
+        "  NO SOLUTION  ",
+    ] {
+        assert_eq!(Deduction.judge(&inst, claim), Verdict::Correct, "{claim}");
+    }
+    for negated in [
+        "It is not unsatisfiable.",
+        "Unsatisfiable? No, a model exists.",
+        "Not unsatisfiable",
+        "I doubt that no satisfying assignment exists.",
+        "Maybe unsatisfiable, maybe not.",
+        "unsatisfiable or satisfiable",
+    ] {
+        assert!(
+            matches!(Deduction.judge(&inst, negated), Verdict::Unparseable(_)),
+            "{negated}: {:?}",
+            Deduction.judge(&inst, negated)
+        );
+    }
+}
+
+#[test]
+fn labels_without_variables_or_formulas_or_with_bad_shapes_are_refused() {
+    let good = fixed();
+    assert_eq!(Deduction.check(&good), Ok(()));
+    let mut no_vars = good.clone();
+    no_vars.variables.clear();
+    no_vars.solution = Some(vec![]);
+    let mut no_formulas = good.clone();
+    no_formulas.formulas.clear();
+    let mut short = good.clone();
+    short.solution = Some(vec![true]);
+    let mut twice = good.clone();
+    twice.variables[1] = "A".into();
+    let mut huge = good.clone();
+    huge.variables = variable_names(crate::limits::MAX_LIST_ITEMS + 1);
+    huge.solution = None;
+    for (what, bad) in [
+        ("no variables", no_vars),
+        ("no formulas", no_formulas),
+        ("short solution", short),
+        ("repeated name", twice),
+        ("too many variables", huge),
+    ] {
+        assert!(Deduction.check(&bad).is_err(), "{what}");
+        let json = serde_json::to_string(&bad).unwrap();
+        assert!(
+            DynFamily::judge_json(&Deduction, &json, "A is true").is_err(),
+            "{what}"
+        );
+    }
+}
+
+/// Judging is linear in the number of variables: names are indexed, never searched.
+#[test]
+fn judging_many_variables_is_linear() {
+    let n = crate::limits::MAX_LIST_ITEMS;
+    let mut names = variable_names(n);
+    names.reverse(); // not in spreadsheet order: the hash-map index
+    let formulas: Vec<String> = names.iter().map(|v| format!("¬{v}")).collect();
+    let inst = DeductionInstance {
+        variables: names.clone(),
+        formulas,
+        solution: Some(vec![false; n]),
+        unsat_possible: false,
+    };
+    assert_eq!(Deduction.check(&inst), Ok(()));
+    let answer: String = names.iter().map(|v| format!("{v} is false\n")).collect();
+    // Quadratic matching made this take seconds at 10^5 names; here it must not even show.
+    for _ in 0..20 {
+        assert_eq!(Deduction.judge(&inst, &answer), Verdict::Correct);
+    }
+}

@@ -37,6 +37,7 @@ use crate::answer;
 use crate::family::{CertifyError, Family, GenError, GenOptions, Prompt, PromptStyle, Verdict};
 use crate::fields::{FieldKind, FieldSpec, FieldValue};
 use crate::frame;
+use crate::limits;
 use crate::rng::Draw;
 use rules::{Fit, Partial, Step, StepKinds, partial_of};
 
@@ -578,6 +579,15 @@ impl Family for Induction {
                 frame::prompt(style, CHAT_INSTRUCTION, &puzzle)
             }
         }
+    }
+
+    fn check(&self, instance: &InductionInstance) -> Result<(), String> {
+        limits::check_nonempty_list("sequence terms", &instance.sequence)?;
+        limits::check_nonempty_list("hidden positions", &instance.masked)?;
+        if !instance.well_formed() {
+            return Err("hidden positions outside the sequence or not ascending".into());
+        }
+        Ok(())
     }
 
     fn reference_answer(&self, instance: &InductionInstance) -> String {
