@@ -383,3 +383,114 @@ fn memory_does_not_grow_with_the_shard() {
         "peak RSS {small} MiB for 8,000 rows, {large} MiB for 96,000"
     );
 }
+
+/// Resuming never adopts corruption: a finished shard that no longer hashes to what was recorded
+/// when it was written is regenerated (and the run says so), so the dataset ends byte-identical to
+/// a clean run and verifies — where the corrupt shard used to be reused and its new hash written
+/// into the manifest, so the corruption then passed `verify`.
+#[test]
+fn resume_regenerates_corrupted_shards() {
+    let args = [
+        "--levels",
+        "1,2",
+        "--train",
+        "30",
+        "--test",
+        "5",
+        "--shard-rows",
+        "10",
+    ];
+    let (clean, corrupted) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    generate(clean.path(), &args);
+    generate(corrupted.path(), &args);
+    let shard = corrupted
+        .path()
+        .join("induction/level-2/train-00001-of-00003.parquet");
+    let mut bytes = std::fs::read(&shard).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    std::fs::write(&shard, bytes).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_triad"))
+        .args([
+            "generate",
+            "--out",
+            corrupted.path().to_str().unwrap(),
+            "--quiet",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("induction/level-2/train-00001-of-00003.parquet: its SHA-256")
+            && said.contains("regenerated"),
+        "{said}"
+    );
+    assert_eq!(files(clean.path()), files(corrupted.path()));
+    crate::util::triad(&["verify", corrupted.path().to_str().unwrap(), "--no-certify"]);
+}
+
+/// One writer per directory: a second `generate` into a directory another one is writing fails at
+/// once, naming the holder, and leaves the first run's output alone.
+#[test]
+fn a_second_writer_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let slow = [
+        "--families",
+        "deduction",
+        "--levels",
+        "5",
+        "--train",
+        "100000",
+        "--test",
+        "0",
+    ];
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_triad"))
+        .args(["generate", "--out", out, "--quiet"])
+        .args(slow)
+        .spawn()
+        .unwrap();
+    let lock = dir.path().join(".triad/lock");
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(&lock).map_or(true, |t| t.trim().is_empty()) {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the first run never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_triad"))
+        .args([
+            "generate", "--out", out, "--quiet", "--seed", "6", "--levels", "1",
+        ])
+        .output()
+        .unwrap();
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_eq!(second.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        said.contains(&format!("held by process {}", first.id()))
+            && said.contains("another `triad generate` is writing this directory"),
+        "{said}"
+    );
+    // The lock goes with the process that held it, however it ended (here: SIGKILL).
+    generate(
+        dir.path(),
+        &[
+            "--levels",
+            "1",
+            "--train",
+            "3",
+            "--test",
+            "1",
+            "--overwrite",
+        ],
+    );
+}

@@ -162,3 +162,71 @@ fn judging_explanations() {
         Verdict::Unparseable(_)
     ));
 }
+
+/// Labels with too many goals or hypotheses, or inconsistent ones, are refused before judging;
+/// within the limits judging is linear (names hashed, never searched).
+#[test]
+fn oversized_and_inconsistent_labels_are_refused() {
+    let names = |n: usize, prefix: &str| -> Vec<String> {
+        crate::families::deduction::formula::variable_names(n)
+            .into_iter()
+            .map(|v| format!("{prefix}{v}"))
+            .collect()
+    };
+    let reach = |goals: Vec<String>| AbductionInstance {
+        mode: Mode::Reachability,
+        premises: vec!["(A) => B".into()],
+        known: vec!["A".into()],
+        reachable: vec![false; goals.len()],
+        goals,
+        observation: None,
+        hypotheses: vec![],
+        explanations: vec![],
+    };
+    let many = crate::limits::MAX_LIST_ITEMS;
+    assert!(Abduction.check(&reach(names(many + 1, "G"))).is_err());
+    assert!(Abduction.check(&reach(vec![])).is_err());
+    let mut uneven = reach(names(3, "G"));
+    uneven.reachable.pop();
+    assert!(Abduction.check(&uneven).is_err());
+    let mut twice = reach(vec!["G".into(), "g".into()]);
+    twice.reachable = vec![false, false];
+    assert!(Abduction.check(&twice).is_err());
+
+    let wide = reach(names(many, "G"));
+    assert_eq!(Abduction.check(&wide), Ok(()));
+    let answer: String = wide
+        .goals
+        .iter()
+        .map(|g| format!("{g} is unreachable\n"))
+        .collect();
+    assert_eq!(Abduction.judge(&wide, &answer), Verdict::Correct);
+
+    let hypotheses = names(many, "H");
+    let explain = AbductionInstance {
+        mode: Mode::Explanation,
+        premises: vec!["(HA) => O".into()],
+        known: vec![],
+        goals: vec![],
+        reachable: vec![],
+        observation: Some("O".into()),
+        explanations: hypotheses.iter().map(|h| vec![h.clone()]).collect(),
+        hypotheses: hypotheses.clone(),
+    };
+    assert_eq!(Abduction.check(&explain), Ok(()));
+    assert_eq!(
+        Abduction.judge(&explain, &hypotheses[many - 1]),
+        Verdict::Correct
+    );
+    let all = hypotheses.join(", ");
+    assert_eq!(
+        Abduction.judge(&explain, &all),
+        Verdict::Wrong("sufficient but not minimal".into())
+    );
+    let mut stranger = explain.clone();
+    stranger.explanations.push(vec!["NOPE".into()]);
+    assert!(Abduction.check(&stranger).is_err());
+    let mut none = explain.clone();
+    none.observation = None;
+    assert!(Abduction.check(&none).is_err());
+}
