@@ -78,6 +78,21 @@ fn binary_preset_and_files() {
     assert_eq!(scores, vec![1.0, 0.0]);
 }
 
+/// Run `triad ARGS` on `input`; it must succeed; its result lines.
+fn score_bytes(args: &[&str], input: &[u8]) -> Vec<Value> {
+    let output = crate::util::triad_stdin_bytes(args, input);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 fn deduction_label(
     variables: &[String],
     formulas: &[String],
@@ -139,17 +154,7 @@ fn hostile_lines_cost_only_themselves() {
     ); // 8
     line(format!("{{\"response\": \"{}\"}}", "x".repeat(5000)).as_bytes()); // 9: over the line limit
     line(good.as_bytes()); // 10
-    let output = crate::util::triad_stdin_bytes(&["score", "--max-line-bytes", "4096"], &input);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let results: Vec<Value> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let results = score_bytes(&["score", "--max-line-bytes", "4096"], &input);
     assert_eq!(results.len(), 11);
     let reason = |i: usize| results[i]["reason"].as_str().unwrap_or("").to_string();
     let score = |i: usize| results[i]["score"].as_f64().unwrap();
@@ -192,17 +197,7 @@ fn hostile_lines_cost_only_themselves() {
         );
         labels.push(b'\n');
     }
-    let output = crate::util::triad_stdin_bytes(&["score"], &labels);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let results: Vec<Value> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let results = score_bytes(&["score"], &labels);
     assert_eq!(results.len(), 2);
     for result in &results {
         assert_eq!(result["score"], -3.0);

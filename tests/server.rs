@@ -309,6 +309,18 @@ fn metrics_are_behind_the_key() {
     assert!(raw_get(&server.url, "/health", "").starts_with("HTTP/1.1 200"));
 }
 
+/// POST `body` to `/get_reward`; it must be answered 200; the reply.
+fn get_reward(server: &Server, body: &str) -> serde_json::Value {
+    let (status, text) = http(
+        "POST",
+        &format!("{}/get_reward", server.url),
+        Some(body),
+        &[],
+    );
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
 /// Timeouts and bad labels are flagged in `extra_logs`, never to be read as wrong answers.
 #[test]
 fn extra_logs_flag_timeouts_and_errors() {
@@ -318,14 +330,7 @@ fn extra_logs_flag_timeouts_and_errors() {
         "labels": ["(1) A is False\n(2) B is True"],
     })
     .to_string();
-    let (status, text) = http(
-        "POST",
-        &format!("{}/get_reward", server.url),
-        Some(&body),
-        &[],
-    );
-    assert_eq!(status, 200, "{text}");
-    let reply: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let reply = get_reward(&server, &body);
     assert_eq!(reply["extra_logs"]["timeout"], serde_json::json!([1.0]));
     assert_eq!(reply["extra_logs"]["error"], serde_json::json!([0.0]));
     let server = start(&[]);
@@ -334,14 +339,7 @@ fn extra_logs_flag_timeouts_and_errors() {
         "labels": ["{\"v\":1,\"family\":\"deduction\",\"level\":1,\"instance\":{\"variables\":[],\"formulas\":[],\"solution\":[]}}", "(1) A is False\n(2) B is True"],
     })
     .to_string();
-    let (status, text) = http(
-        "POST",
-        &format!("{}/get_reward", server.url),
-        Some(&body),
-        &[],
-    );
-    assert_eq!(status, 200, "{text}");
-    let reply: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let reply = get_reward(&server, &body);
     assert_eq!(reply["extra_logs"]["error"], serde_json::json!([1.0, 0.0]));
     assert_eq!(
         reply["extra_logs"]["timeout"],

@@ -20,6 +20,20 @@ fn verify(dir: &std::path::Path) -> (i32, String) {
     run_on("verify", dir)
 }
 
+/// Generate a dataset with `args`, plant `fault` in it, and verify it, which must exit 1. Returns
+/// the path the fault was planted in, the row if it names one, and what verify printed.
+fn plant_and_verify(args: &[&str], fault: &str) -> (String, Option<String>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), args);
+    let planted = run_python("plant_fault.py", &[dir.path().to_str().unwrap(), fault]);
+    let mut lines = planted.lines().rev();
+    let place = lines.next().unwrap().to_string();
+    let row = lines.next().map(str::to_string);
+    let (code, out) = verify(dir.path());
+    assert_eq!(code, 1, "{fault} not caught: {out}");
+    (place, row, out)
+}
+
 #[test]
 fn clean_dataset_verifies_and_planted_faults_are_caught() {
     let args = [
@@ -46,18 +60,12 @@ fn clean_dataset_verifies_and_planted_faults_are_caught() {
         ("duplicate-row", "row 5: duplicate of"),
         ("truncate", "differs from the manifest"),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        generate(dir.path(), &args);
-        let planted = run_python("plant_fault.py", &[dir.path().to_str().unwrap(), fault]);
-        let mut lines = planted.lines().rev();
-        let shard = lines.next().unwrap();
-        let (code, out) = verify(dir.path());
-        assert_eq!(code, 1, "{fault} not caught: {out}");
+        let (shard, row, out) = plant_and_verify(&args, fault);
         assert!(
-            out.contains(shard) && out.contains(expected),
+            out.contains(&shard) && out.contains(expected),
             "{fault}: {out}"
         );
-        if let Some(row) = lines.next() {
+        if let Some(row) = row {
             assert!(
                 out.contains(&format!("{shard} {row}: Z3 certification failed")),
                 "{out}"
@@ -91,16 +99,10 @@ fn verify_checks_everything_a_loader_reads() {
         ("edit-total", "total_rows is"),
         ("edit-seed", "configuration hash"),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        generate(dir.path(), &args);
-        let planted = run_python("plant_fault.py", &[dir.path().to_str().unwrap(), fault]);
-        let mut lines = planted.lines().rev();
-        let place = lines.next().unwrap();
-        let (code, out) = verify(dir.path());
-        assert_eq!(code, 1, "{fault} not caught: {out}");
-        let located = match lines.next() {
+        let (place, row, out) = plant_and_verify(&args, fault);
+        let located = match row {
             Some(row) => format!("{place} {row}: {expected}"),
-            None => place.to_string(),
+            None => place,
         };
         assert!(
             out.contains(&located) && out.contains(expected),
