@@ -39,4 +39,7 @@ pub use label::{LABEL_VERSION, Label, LabelError};
 /// joins shards of two revisions (it is part of every stream's configuration hash).
 ///
 /// 2: induction levels 3–5 refuse sequences a lower level's rules already explain.
-pub const OUTPUT_REVISION: u32 = 2;
+/// 3: induction items are determined under every rule class the dataset teaches (floor division
+///    at every level 1–5; levels 6–8 against all of 6–10's classes), and chat prompts state the
+///    class.
+pub const OUTPUT_REVISION: u32 = 3;

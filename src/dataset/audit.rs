@@ -205,6 +205,8 @@ struct InductionTally {
     negative_answers: u64,
     length_sum: u64,
     last_difference: u64,
+    /// Items with a second answer under every class of every level at once.
+    ambiguous_wider: u64,
 }
 
 impl InductionTally {
@@ -225,6 +227,8 @@ impl InductionTally {
                 )
         });
         self.last_difference += u64::from(repeats_last_difference);
+        self.ambiguous_wider +=
+            u64::from(triad_generators::families::induction::ambiguous_under_every_class(&item));
     }
 
     fn finish(&self, answers: (u64, u64), out: &mut LevelAudit) {
@@ -235,6 +239,12 @@ impl InductionTally {
         out.distribution.insert(
             "answer_negative_fraction".into(),
             ratio(self.negative_answers as f64, self.answers),
+        );
+        // Items are determined under the classes of their band (levels 1–5, or 6–10); this is
+        // how many a reader allowing every class of every level at once would find open.
+        out.distribution.insert(
+            "ambiguous_under_every_class_fraction".into(),
+            ratio(self.ambiguous_wider as f64, self.items),
         );
         out.distribution.insert(
             "length_mean".into(),

@@ -70,10 +70,11 @@ pub fn steps_between(a: i64, b: i64, kinds: StepKinds) -> Option<Vec<Step>> {
             out.push(Step::Mul(b / a));
         }
     }
-    if kinds.div && a >= 1 {
+    if kinds.div {
         // ⌊a/d⌋ ≥ 2 needs d ≤ a/2, so d ≤ a + 1 lists every fit when b > 1. When b = 1 every
-        // d > a/2 fits: list them up to MAX_DIV_CANDIDATES + 1, beyond which all d act alike on
-        // the small values the paper's ×÷ sequences take.
+        // d > a/2 fits (every d at all when a ≤ 0: the clamp lifts any ⌊a/d⌋ ≤ 0 to 1, and a
+        // reader of "floor division, never below 1" may apply it there too): list them up to
+        // MAX_DIV_CANDIDATES + 1, beyond which all d act alike on the values that follow.
         if b == 1 && a > MAX_DIV_CANDIDATES {
             return None;
         }

@@ -24,9 +24,7 @@ thread_local! {
 /// The largest cyclic period the level's hypothesis classes include, and whether `÷` is in them.
 fn cyclic_class(level: u8) -> (usize, bool) {
     match level {
-        1 => (2, false),
-        2 => (2, true),
-        3..=5 => (usize::from(level), false),
+        1..=5 => (super::max_cycle(level), true),
         _ => (3, false),
     }
 }
@@ -45,7 +43,6 @@ fn transition(a: &Int, b: &Int, op: &Int, r: &Int, with_div: bool) -> Bool {
         options.push(Bool::and(&[
             op.eq(Int::from_i64(3)),
             r.ge(Int::from_i64(2)),
-            a.ge(Int::from_i64(1)),
             b.eq(floored),
         ]));
     }
