@@ -1,7 +1,7 @@
 //! Datasets: Parquet shards in the verl schema, a manifest with checksums, a dataset card.
 //!
 //! Layout: `OUT/<family>/level-<L>/<split>-<i>-of-<n>.parquet` (zstd), `OUT/manifest.json`,
-//! `OUT/README.md`. See [`generate`] for how rows are made deterministic and resumable.
+//! `OUT/README.md`. See [`generate()`] for how rows are made deterministic and resumable.
 
 pub mod audit;
 mod card;

@@ -16,7 +16,7 @@
 //! bounded (labels by `triad_generators::limits`, judging linear in the label and response), so
 //! no item can hold a worker for long.
 //!
-//! Connections are bounded too (see [`listener`]): a header read timeout (which also closes idle
+//! Connections are bounded too (see [`serve_listener`]): a header read timeout (which also closes idle
 //! keep-alive connections), a body read timeout, a cap on open connections, a declared
 //! `Content-Length` over the body limit answered 413 before any of the body is read, and a
 //! shutdown grace period after which stalled connections are dropped. Bad input never crashes

@@ -146,7 +146,7 @@ impl Formula {
     }
 
     /// Parse the paper's syntax (what [`Formula::render`] writes, and the released data holds).
-    /// Nesting deeper than [`limits::MAX_NESTING`] is an error, not a stack overflow.
+    /// Nesting deeper than [`crate::limits::MAX_NESTING`] is an error, not a stack overflow.
     pub fn parse(text: &str, names: &NameIndex<'_>) -> Result<Formula, String> {
         let mut parser = Parser {
             text,

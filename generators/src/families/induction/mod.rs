@@ -4,20 +4,25 @@
 //! Levels 1–5 reproduce the paper's legacy generator (arithmetic / geometric / alternating ±;
 //! two-step add / alternating ×÷ / missing middle term; cyclic k-step rules over {+r, −r, ×r} with
 //! k = 3, 4, 5). Levels 6–10 use richer hidden rules. Unlike the paper's data, every item is kept
-//! only if **every** rule of the level's hypothesis classes that reproduces the visible terms
-//! predicts the same hidden values (the paper's items include `2, 4, ?` style prefixes that +2 and
-//! ×2 both explain, and k-step rules whose masked step was never shown).
+//! only if **every** rule that the dataset itself teaches in the item's band (levels 1–5, or
+//! 6–10) and that reproduces the visible terms predicts the same hidden values, for any constants
+//! (the paper's items include `2, 4, ?` style prefixes that +2 and ×2 both explain, k-step rules
+//! whose masked step was never shown, and level-1 items that level 2's ÷ explains otherwise). See
+//! [`fit_determinacy`].
 //!
-//! | level | hidden rule | hypothesis classes checked |
+//! | level | hidden rule | determinacy checked against |
 //! |---|---|---|
-//! | 1 | arithmetic, geometric, alternating ± (mask last) | cyclic, period ≤ 2, {+, −, ×} |
+//! | 1 | arithmetic, geometric, alternating ± (mask last) | cyclic, period ≤ 2, {+, −, ×, ÷} |
 //! | 2 | two-step add, alternating ×÷, missing middle term | cyclic, period ≤ 2, {+, −, ×, ÷} |
-//! | 3–5 | cyclic k-step, k = 3, 4, 5 | cyclic, period ≤ k |
-//! | 6 | polynomial of degree 2–3 in n | cyclic period ≤ 3, polynomials of degree ≤ 3 |
-//! | 7 | x[n] = a·x[n−1] + b·x[n−2] | + integer order-2 recurrences |
-//! | 8 | two interleaved arithmetic/geometric sequences | + interleaved pairs |
-//! | 9 | (a·n + b) mod m, one hidden term anywhere after the first period | + modular patterns, repetitions |
-//! | 10 | a level 6–9 rule with two hidden terms | all of the above |
+//! | 3–5 | cyclic k-step over {+, −, ×}, k = 3, 4, 5 | cyclic, period ≤ k, {+, −, ×, ÷} |
+//! | 6 | polynomial of degree 2–3 in n | all of levels 6–10's classes |
+//! | 7 | x\[n\] = a·x\[n−1\] + b·x\[n−2\] | all of levels 6–10's classes |
+//! | 8 | two interleaved arithmetic/geometric sequences | all of levels 6–10's classes |
+//! | 9 | (a·n + b) mod m, one hidden term anywhere after the first period | all of levels 6–10's classes |
+//! | 10 | a level 6–9 rule with two hidden terms | all of levels 6–10's classes |
+//!
+//! Levels 6–10's classes: cycles of ≤ 3 steps over {+, −, ×}, polynomials of degree ≤ 3, integer
+//! order-2 recurrences, interleaved pairs, modular patterns, repetitions.
 //!
 //! A level never ships a rule that is really a lower level's: two-step adds with equal steps
 //! (arithmetic) and k-step rules whose steps repeat with a shorter period are redrawn, so the same
