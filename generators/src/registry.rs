@@ -28,3 +28,33 @@ mod tests {
         assert_eq!(names.len(), super::FAMILIES.len());
     }
 }
+
+#[cfg(test)]
+mod level_tests {
+    use crate::GenOptions;
+    use crate::family::GenError;
+    use crate::rng::Draw;
+
+    /// A level outside a family's range is an error from `Family::generate` itself, not a panic.
+    #[test]
+    fn generate_refuses_unknown_levels() {
+        use crate::Family;
+        use crate::families::{abduction::Abduction, deduction::Deduction, induction::Induction};
+        let mut draw = Draw::from_seed_bytes([1; 32]);
+        let options = GenOptions::default();
+        for level in [0, 11, 255] {
+            assert!(matches!(
+                Deduction.generate(level, &options, &mut draw),
+                Err(GenError::NoSuchLevel { .. })
+            ));
+            assert!(matches!(
+                Induction.generate(level, &options, &mut draw),
+                Err(GenError::NoSuchLevel { .. })
+            ));
+            assert!(matches!(
+                Abduction.generate(level, &options, &mut draw),
+                Err(GenError::NoSuchLevel { .. })
+            ));
+        }
+    }
+}

@@ -63,6 +63,48 @@ pub struct GenerateConfig {
     pub worker: Option<(u64, u64)>,
 }
 
+impl GenerateConfig {
+    /// Check the configuration before anything is written: a library caller gets the same errors
+    /// the CLI gives, never a panic deep in generation.
+    pub fn validate(&self) -> Result<(), DatasetError> {
+        let invalid = |message: String| Err(DatasetError::Invalid(message));
+        if self.shard_rows == 0 {
+            return invalid("shard_rows must be positive".into());
+        }
+        if self.families.is_empty() {
+            return invalid("no families to generate".into());
+        }
+        if self.levels.is_empty() {
+            return invalid("no levels to generate".into());
+        }
+        if !(0.0..=1.0).contains(&self.options.unsat_ratio) {
+            return invalid(format!(
+                "unsat_ratio {} is outside 0..=1",
+                self.options.unsat_ratio
+            ));
+        }
+        for family in &self.families {
+            let range = family.levels();
+            if let Some(level) = self.levels.iter().find(|l| !range.contains(l)) {
+                return invalid(format!(
+                    "{} has no level {level} (levels {}–{})",
+                    family.name(),
+                    range.start(),
+                    range.end()
+                ));
+            }
+        }
+        if let Some((index, count)) = self.worker
+            && (count == 0 || index >= count)
+        {
+            return invalid(format!(
+                "worker index {index} is not below the worker count {count}"
+            ));
+        }
+        Ok(())
+    }
+}
+
 struct StreamSpec<'a> {
     config: &'a GenerateConfig,
     family: &'static dyn DynFamily,
@@ -353,6 +395,7 @@ pub fn generate_with(
     config: &GenerateConfig,
     notify: &mut dyn FnMut(Notice),
 ) -> Result<Manifest, DatasetError> {
+    config.validate()?;
     std::fs::create_dir_all(&config.out).map_err(|e| DatasetError::io(&config.out, e))?;
     let writer = Writer::of(config.worker);
     let _lock = DirLock::acquire(&config.out, writer)?;
@@ -655,7 +698,44 @@ fn reuse_existing(
 
 #[cfg(test)]
 mod tests {
-    use super::SeenSet;
+    use super::{GenerateConfig, SeenSet};
+
+    fn config() -> GenerateConfig {
+        GenerateConfig {
+            out: std::env::temp_dir().join("triad-never-written"),
+            families: triad_generators::registry::FAMILIES.to_vec(),
+            levels: vec![1],
+            train: 1,
+            test: 1,
+            seed: 1,
+            style: triad_generators::PromptStyle::Chat,
+            shard_rows: 1,
+            options: triad_generators::GenOptions::default(),
+            overwrite: false,
+            progress: false,
+            worker: None,
+        }
+    }
+
+    /// A library caller with a bad configuration gets an error, not a panic in generation.
+    #[test]
+    fn bad_configurations_are_refused_before_anything_is_written() {
+        assert!(config().validate().is_ok());
+        let bad: [fn(&mut GenerateConfig); 6] = [
+            |c| c.shard_rows = 0,
+            |c| c.families.clear(),
+            |c| c.levels = vec![11],
+            |c| c.options.unsat_ratio = 1.5,
+            |c| c.worker = Some((3, 3)),
+            |c| c.worker = Some((0, 0)),
+        ];
+        for (i, spoil) in bad.into_iter().enumerate() {
+            let mut c = config();
+            spoil(&mut c);
+            assert!(super::generate(&c).is_err(), "case {i}");
+            assert!(!c.out.exists(), "case {i} wrote {}", c.out.display());
+        }
+    }
 
     #[test]
     fn the_seen_set_answers_by_fingerprint() {

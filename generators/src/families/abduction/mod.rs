@@ -667,7 +667,12 @@ impl Family for Abduction {
         options: &GenOptions,
         draw: &mut Draw,
     ) -> Result<Option<AbductionInstance>, GenError> {
-        let shape = shape(level).expect("level checked by the caller");
+        let shape = shape(level).ok_or(GenError::NoSuchLevel {
+            family: "abduction",
+            level,
+            min: 1,
+            max: 10,
+        })?;
         let explain = match options.abduction_mode {
             AbductionMode::Reachability => false,
             AbductionMode::Explanation => true,

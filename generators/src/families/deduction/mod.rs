@@ -334,7 +334,12 @@ impl Family for Deduction {
         options: &GenOptions,
         draw: &mut Draw,
     ) -> Result<Option<DeductionInstance>, GenError> {
-        let shape = shape(level).expect("level checked by the caller");
+        let shape = shape(level).ok_or(GenError::NoSuchLevel {
+            family: "deduction",
+            level,
+            min: 1,
+            max: 10,
+        })?;
         let unsat = options.unsat_ratio > 0.0 && draw.chance(options.unsat_ratio);
         let made = match shape.max_formulas {
             None => Deduction::paper_instance(shape, draw),

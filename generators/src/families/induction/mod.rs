@@ -573,6 +573,14 @@ impl Family for Induction {
         _: &GenOptions,
         draw: &mut Draw,
     ) -> Result<Option<InductionInstance>, GenError> {
+        if !(1..=10).contains(&level) {
+            return Err(GenError::NoSuchLevel {
+                family: "induction",
+                level,
+                min: 1,
+                max: 10,
+            });
+        }
         for _ in 0..ATTEMPTS {
             let Some(made) = make(level, draw) else {
                 continue;
