@@ -9,6 +9,7 @@
 pub mod bench;
 pub mod dataset;
 mod label_schema;
+pub mod levels;
 pub mod reward;
 pub mod score_file;
 pub mod server;

@@ -274,28 +274,7 @@ fn worker(count: Option<u64>, index: Option<u64>) -> Result<Option<(u64, u64)>> 
 
 /// Parse `1-5`, `1,3,7` or `1-3,7` into sorted distinct levels.
 fn parse_levels(text: &str) -> Result<Vec<u8>> {
-    let mut levels = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
-        let lo: u8 = lo
-            .trim()
-            .parse()
-            .with_context(|| format!("bad level {part:?}"))?;
-        let hi: u8 = hi
-            .trim()
-            .parse()
-            .with_context(|| format!("bad level {part:?}"))?;
-        if lo > hi {
-            bail!("bad level range {part:?}");
-        }
-        levels.extend(lo..=hi);
-    }
-    levels.sort_unstable();
-    levels.dedup();
-    if levels.is_empty() {
-        bail!("no levels given");
-    }
-    Ok(levels)
+    Ok(text.parse::<triad::levels::LevelSet>()?.0)
 }
 
 fn resolve_families(names: Option<&[String]>) -> Result<Vec<&'static dyn DynFamily>> {
@@ -544,19 +523,5 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_levels;
-
-    #[test]
-    fn levels() {
-        assert_eq!(parse_levels("1-5").unwrap(), vec![1, 2, 3, 4, 5]);
-        assert_eq!(parse_levels("1,3,7").unwrap(), vec![1, 3, 7]);
-        assert_eq!(parse_levels("7,1-3,3").unwrap(), vec![1, 2, 3, 7]);
-        assert!(parse_levels("5-1").is_err());
-        assert!(parse_levels("x").is_err());
     }
 }

@@ -71,9 +71,9 @@ struct DataArgs {
     /// Families to use (comma-separated; default all).
     #[arg(long, value_delimiter = ',')]
     families: Vec<String>,
-    /// Levels to use (comma-separated; default all).
-    #[arg(long, value_delimiter = ',')]
-    levels: Vec<u8>,
+    /// Levels to use, as `triad generate --levels` writes them (`1-5`, `1,3,7`; default all).
+    #[arg(long)]
+    levels: Option<triad::levels::LevelSet>,
     /// At most this many tasks per family and level.
     #[arg(long)]
     limit: Option<usize>,
@@ -84,7 +84,11 @@ impl DataArgs {
         let selection = Selection {
             split: split.to_string(),
             families: self.families.iter().cloned().collect::<BTreeSet<_>>(),
-            levels: self.levels.iter().copied().collect(),
+            levels: self
+                .levels
+                .iter()
+                .flat_map(|l| l.0.iter().copied())
+                .collect(),
             per_level: self.limit,
         };
         Ok(load_tasks(&self.data, &selection)?)
