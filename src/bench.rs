@@ -296,7 +296,6 @@ fn end_to_end(
         shard_rows: 10_000,
         options: GenOptions::default(),
         overwrite: true,
-        progress: false,
         worker: None,
     };
     let pool = rayon::ThreadPoolBuilder::new()

@@ -345,12 +345,10 @@ fn generate(args: GenerateArgs) -> Result<()> {
             },
         },
         overwrite: args.overwrite,
-        progress: !args.quiet,
         worker: worker(args.num_shards, args.shard_index)?,
     };
-    let manifest = dataset::generate::generate_with(&config, &mut |notice| {
-        eprintln!("note: {notice}");
-    })?;
+    let mut bar = ProgressObserver::new(!args.quiet);
+    let manifest = dataset::generate::generate_with(&config, &mut bar)?;
     for entry in manifest.streams.iter().filter(|e| e.exhausted) {
         eprintln!(
             "warning: {} level {} {}: only {} distinct items exist ({} asked)",
@@ -364,6 +362,52 @@ fn generate(args: GenerateArgs) -> Result<()> {
         config.out.display()
     );
     Ok(())
+}
+
+/// The generation progress bar on stderr (hidden with `--quiet`), and notices as `note:` lines.
+struct ProgressObserver {
+    bar: indicatif::ProgressBar,
+}
+
+impl ProgressObserver {
+    fn new(shown: bool) -> ProgressObserver {
+        let bar = if shown {
+            indicatif::ProgressBar::new(0)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} items ({per_sec}, eta {eta}) {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        ProgressObserver { bar }
+    }
+}
+
+impl dataset::generate::Observer for ProgressObserver {
+    fn begin(&mut self, rows: u64) {
+        self.bar.set_length(rows);
+    }
+
+    fn stream(&mut self, family: &str, level: u8, split: triad::generators::Split) {
+        self.bar
+            .set_message(format!("{family} level {level} {split}"));
+    }
+
+    fn rows(&mut self, rows: u64) {
+        self.bar.inc(rows);
+    }
+
+    fn notice(&mut self, notice: dataset::generate::Notice) {
+        self.bar.suspend(|| eprintln!("note: {notice}"));
+    }
+
+    fn end(&mut self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 fn score(args: ScoreArgs) -> Result<()> {

@@ -19,7 +19,6 @@ use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use triad_generators::{DynFamily, GenOptions, Item, ItemCoords, PromptStyle, Split, certify_item};
@@ -56,8 +55,6 @@ pub struct GenerateConfig {
     pub options: GenOptions,
     /// Replace shards of another configuration instead of refusing.
     pub overwrite: bool,
-    /// Show a progress bar on stderr.
-    pub progress: bool,
     /// Fan-out: `(index, count)` — this worker generates every `count`-th stream starting at
     /// `index` and writes a partial manifest; `triad manifest merge` joins the workers' manifests.
     pub worker: Option<(u64, u64)>,
@@ -378,22 +375,50 @@ impl std::fmt::Display for Notice {
     }
 }
 
+/// What a run tells its caller as it goes: progress for a bar, and notices. The library prints
+/// nothing itself; the CLI draws the bar.
+pub trait Observer {
+    /// Generation starts: `rows` are asked for in all (this worker's share, with fan-out).
+    fn begin(&mut self, rows: u64) {
+        let _ = rows;
+    }
+    /// A stream starts.
+    fn stream(&mut self, family: &str, level: u8, split: Split) {
+        let _ = (family, level, split);
+    }
+    /// `rows` more rows are written (or found finished).
+    fn rows(&mut self, rows: u64) {
+        let _ = rows;
+    }
+    /// Something the user should hear about.
+    fn notice(&mut self, notice: Notice) {
+        let _ = notice;
+    }
+    /// Generation is over.
+    fn end(&mut self) {}
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+
+impl Observer for Quiet {}
+
 /// What a resuming run knows about the shards already on disk, and where it records new ones.
 struct Bookkeeping<'a> {
     records: Records,
     journal: Journal,
-    notify: &'a mut dyn FnMut(Notice),
+    observer: &'a mut dyn Observer,
 }
 
 /// Generate (or finish generating) a dataset; returns its manifest.
 pub fn generate(config: &GenerateConfig) -> Result<Manifest, DatasetError> {
-    generate_with(config, &mut |_| {})
+    generate_with(config, &mut Quiet)
 }
 
-/// [`generate`], telling `notify` of every shard it could not reuse.
+/// [`generate`], telling `observer` how it goes and of every shard it could not reuse.
 pub fn generate_with(
     config: &GenerateConfig,
-    notify: &mut dyn FnMut(Notice),
+    observer: &mut dyn Observer,
 ) -> Result<Manifest, DatasetError> {
     config.validate()?;
     std::fs::create_dir_all(&config.out).map_err(|e| DatasetError::io(&config.out, e))?;
@@ -402,11 +427,11 @@ pub fn generate_with(
     let mut books = Bookkeeping {
         records: Records::load(&config.out),
         journal: Journal::open(&config.out, writer)?,
-        notify,
+        observer,
     };
     let specs = stream_specs(config);
     let total: u64 = specs.iter().map(|s| s.requested).sum();
-    let progress = progress_bar(config.progress, total);
+    books.observer.begin(total);
     let mut manifest = Manifest::new(
         config.seed,
         config.style,
@@ -414,18 +439,15 @@ pub fn generate_with(
         config.shard_rows,
     );
     for spec in &specs {
-        progress.set_message(format!(
-            "{} level {} {}",
-            spec.family.name(),
-            spec.level,
-            spec.split
-        ));
+        books
+            .observer
+            .stream(spec.family.name(), spec.level, spec.split);
         // An exhausted stream is marked in the manifest; the CLI warns about it.
-        let entry = generate_stream(spec, &progress, &mut books)?;
+        let entry = generate_stream(spec, &mut books)?;
         manifest.total_rows += entry.rows;
         manifest.streams.push(entry);
     }
-    progress.finish_and_clear();
+    books.observer.end();
     if let Some((index, count)) = config.worker {
         manifest.write_as(&config.out, &super::manifest::worker_file(index, count))?;
     } else {
@@ -466,21 +488,6 @@ fn stream_specs(config: &GenerateConfig) -> Vec<StreamSpec<'_>> {
     specs
 }
 
-fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} items ({per_sec}, eta {eta}) {msg}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar
-}
-
 fn relative(out: &Path, path: &Path) -> String {
     path.strip_prefix(out)
         .unwrap_or(path)
@@ -519,7 +526,6 @@ fn clear_foreign(spec: &StreamSpec<'_>) -> Result<(), DatasetError> {
 
 fn generate_stream(
     spec: &StreamSpec<'_>,
-    progress: &ProgressBar,
     books: &mut Bookkeeping<'_>,
 ) -> Result<StreamEntry, DatasetError> {
     clear_foreign(spec)?;
@@ -548,7 +554,7 @@ fn generate_stream(
                 seen.insert(id);
             }
             rows_written += rows;
-            progress.inc(rows);
+            books.observer.rows(rows);
             shards.push(ShardEntry {
                 path: relative_path,
                 rows,
@@ -578,7 +584,7 @@ fn generate_stream(
         })?;
         stream_next = cursor.accepted_up_to;
         rows_written += rows;
-        progress.inc(rows);
+        books.observer.rows(rows);
         shards.push(ShardEntry {
             path: relative_path,
             rows,
@@ -673,7 +679,7 @@ fn reuse_existing(
     }
     let (sha256, bytes) = shard::sha256_file(path)?;
     if !books.records.vouches_for(relative_path, &sha256) {
-        (books.notify)(Notice::Regenerated {
+        books.observer.notice(Notice::Regenerated {
             path: relative_path.to_string(),
             reason: format!(
                 "its SHA-256 {sha256} is not one recorded when it was finished (corrupted, or its run died before recording it)"
@@ -712,7 +718,6 @@ mod tests {
             shard_rows: 1,
             options: triad_generators::GenOptions::default(),
             overwrite: false,
-            progress: false,
             worker: None,
         }
     }

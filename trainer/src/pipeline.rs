@@ -308,7 +308,6 @@ fn make_data(config: &PipelineConfig, layout: &Layout) -> Result<(), TrainError>
         shard_rows: 100_000,
         options: Default::default(),
         overwrite: false,
-        progress: false,
         worker: None,
     };
     // generate() re-uses finished shards of the same configuration, so a re-run costs a read.

@@ -56,7 +56,6 @@ fn dataset() -> &'static Path {
             shard_rows: 1000,
             options: Default::default(),
             overwrite: false,
-            progress: false,
             worker: None,
         };
         triad::dataset::generate(&config).unwrap();
