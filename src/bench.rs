@@ -497,11 +497,14 @@ mod tests {
                         assert!(!s.format_ok);
                     }
                     if kind == "near-miss" {
-                        assert!(s.reason.as_deref().unwrap().starts_with("wrong"), "{s:?}");
+                        assert!(
+                            s.failure_kind() == Some(crate::reward::FailureKind::Wrong),
+                            "{s:?}"
+                        );
                     }
                     if kind == "hedge" {
                         assert!(
-                            s.reason.as_deref().unwrap().starts_with("unparseable"),
+                            s.failure_kind() == Some(crate::reward::FailureKind::Unparseable),
                             "{s:?}"
                         );
                     }

@@ -47,6 +47,96 @@ impl Preset {
     }
 }
 
+/// Why a rollout earned less than full marks: the first word of a [`Reason`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// The think/answer tags break the format rule.
+    Format,
+    /// The answer could not be read as one committed answer.
+    Unparseable,
+    /// The answer was read and is not a solution.
+    Wrong,
+    /// The label could not be read or breaks its family's bounds.
+    BadLabel,
+    /// The input line or item was not a rollout at all.
+    BadInput,
+    /// Not scored within the time bound.
+    Timeout,
+}
+
+impl FailureKind {
+    const ALL: [FailureKind; 6] = [
+        FailureKind::Format,
+        FailureKind::Unparseable,
+        FailureKind::Wrong,
+        FailureKind::BadLabel,
+        FailureKind::BadInput,
+        FailureKind::Timeout,
+    ];
+
+    /// The word on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::Format => "format",
+            FailureKind::Unparseable => "unparseable",
+            FailureKind::Wrong => "wrong",
+            FailureKind::BadLabel => "bad_label",
+            FailureKind::BadInput => "bad_input",
+            FailureKind::Timeout => "timeout",
+        }
+    }
+
+    /// Whether this is a failure of the input (label or line) rather than a judgement of the
+    /// answer: a trainer should mask such items, not learn from their reward.
+    pub fn is_input_error(self) -> bool {
+        matches!(self, FailureKind::BadLabel | FailureKind::BadInput)
+    }
+}
+
+/// Why a rollout failed: a kind and a human-readable detail. On the wire it is the one string
+/// `"kind: detail"` (e.g. `"wrong: formula 4 `(D ⊕ C)` is false"`), as it always was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reason {
+    /// What kind of failure.
+    pub kind: FailureKind,
+    /// The detail.
+    pub detail: String,
+}
+
+impl Reason {
+    /// A reason of `kind`.
+    pub fn new(kind: FailureKind, detail: impl std::fmt::Display) -> Reason {
+        Reason {
+            kind,
+            detail: detail.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind.name(), self.detail)
+    }
+}
+
+impl Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Reason {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Reason, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let (kind, detail) = text.split_once(": ").unwrap_or((text.as_str(), ""));
+        let kind = FailureKind::ALL
+            .into_iter()
+            .find(|k| k.name() == kind)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown failure kind {kind:?}")))?;
+        Ok(Reason::new(kind, detail))
+    }
+}
+
 /// The outcome of scoring one rollout.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Score {
@@ -56,9 +146,9 @@ pub struct Score {
     pub format_ok: bool,
     /// Whether the rollout earned the answer reward (format right and answer correct).
     pub correct: bool,
-    /// Why it failed, starting with one of `format`, `unparseable`, `wrong`, `bad_label`,
-    /// `bad_input`, `timeout`; `null` on success.
-    pub reason: Option<String>,
+    /// Why it failed (on the wire `"kind: detail"`, the kind one of `format`, `unparseable`,
+    /// `wrong`, `bad_label`, `bad_input`, `timeout`); `null` on success.
+    pub reason: Option<Reason>,
     /// The label's family, when the label could be read.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub family: Option<String>,
@@ -68,13 +158,18 @@ pub struct Score {
 }
 
 impl Score {
+    /// The kind of failure, if it failed.
+    pub fn failure_kind(&self) -> Option<FailureKind> {
+        self.reason.as_ref().map(|r| r.kind)
+    }
+
     /// The minimum score with a reason, for input that could not be scored at all.
-    pub fn failure(preset: Preset, kind: &str, message: impl std::fmt::Display) -> Score {
+    pub fn failure(preset: Preset, kind: FailureKind, message: impl std::fmt::Display) -> Score {
         Score {
             score: preset.minimum(),
             format_ok: false,
             correct: false,
-            reason: Some(format!("{kind}: {message}")),
+            reason: Some(Reason::new(kind, message)),
             family: None,
             level: None,
         }
@@ -140,9 +235,15 @@ pub fn score(response: &str, label: &str, prompt: Option<&str>, preset: Preset) 
     let scored =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match Label::parse(label) {
             Ok(label) => score_with_label(response, &label, prompt, preset),
-            Err(e) => Score::failure(preset, "bad_label", e),
+            Err(e) => Score::failure(preset, FailureKind::BadLabel, e),
         }));
-    scored.unwrap_or_else(|_| Score::failure(preset, "bad_label", "the label could not be judged"))
+    scored.unwrap_or_else(|_| {
+        Score::failure(
+            preset,
+            FailureKind::BadLabel,
+            "the label could not be judged",
+        )
+    })
 }
 
 /// Score one rollout against a parsed label.
@@ -163,13 +264,15 @@ pub fn score_with_label(
     };
     let verdict = match judged {
         Ok(verdict) => verdict,
-        Err(e) => return Score::failure(preset, "bad_label", e),
+        Err(e) => return Score::failure(preset, FailureKind::BadLabel, e),
     };
     let reason = match (&format, &verdict) {
-        (Err(e), _) => Some(format!("format: {e}")),
-        (Ok(()), Some(Verdict::Wrong(why))) => Some(format!("wrong: {why}")),
-        (Ok(()), Some(Verdict::Unparseable(why))) => Some(format!("unparseable: {why}")),
-        (Ok(()), None) => Some("unparseable: no answer block".into()),
+        (Err(e), _) => Some(Reason::new(FailureKind::Format, e)),
+        (Ok(()), Some(Verdict::Wrong(why))) => Some(Reason::new(FailureKind::Wrong, why)),
+        (Ok(()), Some(Verdict::Unparseable(why))) => {
+            Some(Reason::new(FailureKind::Unparseable, why))
+        }
+        (Ok(()), None) => Some(Reason::new(FailureKind::Unparseable, "no answer block")),
         (Ok(()), Some(Verdict::Correct)) => None,
     };
     Score {
@@ -240,7 +343,7 @@ mod tests {
             Preset::Binary,
         );
         assert_eq!(
-            (ok.score, ok.correct, ok.reason.as_deref()),
+            (ok.score, ok.correct, ok.reason.as_ref()),
             (1.0, true, None)
         );
         let hedge = score(
@@ -250,7 +353,7 @@ mod tests {
             Preset::Binary,
         );
         assert_eq!(hedge.score, 0.0);
-        assert!(hedge.reason.unwrap().starts_with("unparseable"));
+        assert_eq!(hedge.failure_kind(), Some(FailureKind::Unparseable));
         let bad = score(
             "x",
             "{\"v\": 9, \"family\": \"deduction\", \"level\": 1, \"instance\": {}}",
@@ -261,6 +364,7 @@ mod tests {
         assert!(
             bad.reason
                 .unwrap()
+                .to_string()
                 .starts_with("bad_label: label version 9")
         );
     }
@@ -292,6 +396,34 @@ mod tests {
             let s = score("x</think><answer>3</answer>", label, None, Preset::Paper);
             assert!(!s.correct, "{label}");
         }
+    }
+
+    /// The typed reason is the same one string on the wire, and reads back.
+    #[test]
+    fn reasons_are_one_string_on_the_wire() {
+        let wrong = score(
+            "x</think><answer>A is true, B is true</answer>",
+            LABEL,
+            None,
+            Preset::Paper,
+        );
+        let json = serde_json::to_value(&wrong).unwrap();
+        let text = json["reason"].as_str().unwrap();
+        assert!(text.starts_with("wrong: "), "{text}");
+        let back: Score = serde_json::from_value(json).unwrap();
+        assert_eq!(back, wrong);
+        assert_eq!(back.failure_kind(), Some(FailureKind::Wrong));
+        assert!(serde_json::from_value::<Reason>(serde_json::json!("nonsense: x")).is_err());
+        let ok = score(
+            "x</think><answer>A is false, B is true</answer>",
+            LABEL,
+            None,
+            Preset::Paper,
+        );
+        assert_eq!(
+            serde_json::to_value(&ok).unwrap()["reason"],
+            serde_json::Value::Null
+        );
     }
 
     #[test]

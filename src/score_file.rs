@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::reward::{self, Preset, Score};
+use crate::reward::{self, FailureKind, Preset, Score};
 
 /// Lines scored per parallel chunk (bounds memory on huge files).
 const CHUNK_LINES: usize = 16_384;
@@ -102,7 +102,11 @@ pub(crate) fn prompt_text(prompt: &Value) -> Option<&str> {
 pub fn score_line_bytes(line: &[u8], preset: Preset) -> Score {
     match std::str::from_utf8(line) {
         Ok(text) => score_line(text, preset),
-        Err(e) => Score::failure(preset, "bad_input", format!("line is not UTF-8: {e}")),
+        Err(e) => Score::failure(
+            preset,
+            FailureKind::BadInput,
+            format!("line is not UTF-8: {e}"),
+        ),
     }
 }
 
@@ -118,7 +122,7 @@ pub fn score_line(line: &str, preset: Preset) -> Score {
                 preset,
             )
         }
-        Err(e) => Score::failure(preset, "bad_input", e),
+        Err(e) => Score::failure(preset, FailureKind::BadInput, e),
     }
 }
 
@@ -152,12 +156,7 @@ impl Summary {
         tally.count += 1;
         tally.correct += u64::from(score.correct);
         tally.score_sum += score.score;
-        tally.format_failures += u64::from(
-            score
-                .reason
-                .as_deref()
-                .is_some_and(|r| r.starts_with("format")),
-        );
+        tally.format_failures += u64::from(score.failure_kind() == Some(FailureKind::Format));
     }
 
     /// Rollouts scored in all.
@@ -225,7 +224,7 @@ pub fn score_stream_with_limit(
                 Line::Bytes(bytes) => score_line_bytes(bytes, preset),
                 Line::TooLong(length) => Score::failure(
                     preset,
-                    "bad_input",
+                    FailureKind::BadInput,
                     format!("line of {length} bytes, over the limit of {max_line_bytes}"),
                 ),
             })

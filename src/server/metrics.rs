@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::reward::Score;
+use crate::reward::{FailureKind, Score};
 
 /// Latency bucket upper bounds, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -107,11 +107,7 @@ impl Metrics {
         self.items.fetch_add(scores.len() as u64, Ordering::Relaxed);
         let timeouts = scores
             .iter()
-            .filter(|s| {
-                s.reason
-                    .as_deref()
-                    .is_some_and(|r| r.starts_with("timeout"))
-            })
+            .filter(|s| s.failure_kind() == Some(FailureKind::Timeout))
             .count();
         self.timeouts.fetch_add(timeouts as u64, Ordering::Relaxed);
         let mut families = self.families.lock().expect("metrics lock");

@@ -44,7 +44,7 @@ use serde_json::{Value, json};
 pub use listener::{serve, serve_listener, shutdown_signal};
 pub use metrics::{Endpoint, Metrics};
 
-use crate::reward::{self, Preset, Score};
+use crate::reward::{self, FailureKind, Preset, Score};
 use crate::score_file::{label_text, prompt_text};
 
 /// Default body limit: 64 MiB.
@@ -301,7 +301,7 @@ async fn score_jobs_with(
                 if started.elapsed() > item_timeout {
                     scored = Score::failure(
                         preset,
-                        "timeout",
+                        FailureKind::Timeout,
                         format!("scoring took longer than {item_timeout:?}"),
                     );
                 }
@@ -313,7 +313,11 @@ async fn score_jobs_with(
     (0..count)
         .map(|i| {
             slots[i].get().cloned().unwrap_or_else(|| {
-                Score::failure(preset, "timeout", format!("not scored within {deadline:?}"))
+                Score::failure(
+                    preset,
+                    FailureKind::Timeout,
+                    format!("not scored within {deadline:?}"),
+                )
             })
         })
         .collect()
@@ -351,16 +355,12 @@ fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 /// Whether a score is a failure of the input rather than of the answer.
 fn is_error(score: &Score) -> bool {
     score
-        .reason
-        .as_deref()
-        .is_some_and(|r| r.starts_with("bad_label") || r.starts_with("bad_input"))
+        .failure_kind()
+        .is_some_and(FailureKind::is_input_error)
 }
 
 fn is_timeout(score: &Score) -> bool {
-    score
-        .reason
-        .as_deref()
-        .is_some_and(|r| r.starts_with("timeout"))
+    score.failure_kind() == Some(FailureKind::Timeout)
 }
 
 async fn get_reward(
@@ -543,7 +543,7 @@ mod tests {
             assert!(
                 scores
                     .iter()
-                    .all(|s| s.reason.as_deref().unwrap().starts_with("timeout"))
+                    .all(|s| s.failure_kind() == Some(FailureKind::Timeout))
             );
             // The item in progress at the deadline finishes (≤ 200 ms); nothing after it runs.
             tokio::time::sleep(Duration::from_millis(400)).await;
