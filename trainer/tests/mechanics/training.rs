@@ -1,0 +1,211 @@
+//! SFT and RL steps move the model the right way, micro-batches accumulate exactly, checkpoints
+//! resume to the same next step.
+
+use super::*;
+
+#[test]
+fn sft_steps_lower_the_loss_on_a_fixed_batch() {
+    let policy = small_policy(true, 3);
+    let batch: Vec<Sequence> = tasks("induction")
+        .iter()
+        .take(4)
+        .map(|t| {
+            sequence(
+                &policy,
+                &t.prompt_text(),
+                &triad_trainer::tokenizer::sft_target(&t.answer, false),
+            )
+        })
+        .collect();
+    let refs: Vec<&Sequence> = batch.iter().collect();
+    let tokens: usize = batch.iter().map(|s| s.completion.len()).sum();
+    let loss = |p: &Policy| {
+        nll(&p.model, &refs, p.codec.pad, tokens as f64)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let before = loss(&policy);
+    let mut optimizer = AdamW::new(AdamWConfig {
+        lr: 3e-3,
+        ..AdamWConfig::default()
+    });
+    // Two micro-batches: accumulation must give the same objective as one batch.
+    for _ in 0..5 {
+        sft::step(&policy, &mut optimizer, &refs, 2, 1.0).unwrap();
+    }
+    let after = loss(&policy);
+    assert!(after < before * 0.9, "loss {before} → {after}");
+}
+
+#[test]
+fn micro_batches_accumulate_to_the_full_batch_gradient() {
+    let run = |micro: usize| {
+        let policy = small_policy(true, 4);
+        let seqs = [
+            sequence(&policy, "1, 2, ?", "<answer>3</answer>"),
+            sequence(&policy, "5, 6, 7, ?", "<answer>8</answer>"),
+            sequence(&policy, "2, 4, ?", "<answer>6</answer>"),
+        ];
+        let refs: Vec<&Sequence> = seqs.iter().collect();
+        let mut optimizer = AdamW::new(AdamWConfig::default());
+        sft::step(&policy, &mut optimizer, &refs, micro, 0.0).unwrap()
+    };
+    let (loss1, norm1) = run(1);
+    let (loss3, norm3) = run(3);
+    assert!((loss1 - loss3).abs() < 1e-5, "{loss1} vs {loss3}");
+    assert!((norm1 - norm3).abs() < 1e-4 * norm1, "{norm1} vs {norm3}");
+}
+
+#[test]
+fn rl_update_raises_the_probability_of_the_rewarded_completion() {
+    let policy = small_policy(true, 5);
+    let reference = policy.frozen_copy().unwrap();
+    let prompt = "Given the following sequence of integers, 1, 2, 3, ?";
+    let good = sequence(&policy, prompt, "<answer>4</answer>");
+    let bad = sequence(&policy, prompt, "<answer>9</answer>");
+    let (good_before, bad_before) = (
+        completion_log_prob(&policy, &good),
+        completion_log_prob(&policy, &bad),
+    );
+    // Synthetic reward: 1 for the good completion, 0 for the bad; a GRPO group of two.
+    let advantages = grpo(&[1.0, 0.0], 2);
+    let mut optimizer = AdamW::new(AdamWConfig {
+        lr: 1e-3,
+        ..AdamWConfig::default()
+    });
+    for _ in 0..3 {
+        policy_update(
+            &policy,
+            Some(&reference),
+            &mut optimizer,
+            &[good.clone(), bad.clone()],
+            &advantages,
+            &LossOptions::default(),
+            1,
+            1,
+            1.0,
+        )
+        .unwrap();
+    }
+    let (good_after, bad_after) = (
+        completion_log_prob(&policy, &good),
+        completion_log_prob(&policy, &bad),
+    );
+    assert!(
+        good_after > good_before,
+        "rewarded: {good_before} → {good_after}"
+    );
+    // The completions share their tags, whose pushes cancel; what must move is the margin.
+    assert!(
+        good_after - bad_after > good_before - bad_before,
+        "margin: {} → {}",
+        good_before - bad_before,
+        good_after - bad_after
+    );
+}
+
+fn sft_options(steps: u64) -> SftOptions {
+    SftOptions {
+        steps,
+        batch_size: 4,
+        grad_accum: 2,
+        optim: AdamWConfig {
+            lr: 2e-3,
+            ..AdamWConfig::default()
+        },
+        max_grad_norm: 1.0,
+        seed: 11,
+        save_every: 1,
+        log_every: 0,
+    }
+}
+
+fn last_loss(run: &RunDir, phase: &str) -> (u64, f64) {
+    let log = metrics::read(&run.metrics()).unwrap();
+    let last = log.iter().rev().find(|m| m.phase == phase).unwrap();
+    (last.step, last.loss)
+}
+
+#[test]
+fn sft_checkpoint_resumes_to_the_same_next_step() {
+    let data = tasks("induction");
+    let straight = tempfile::tempdir().unwrap();
+    let straight_run = RunDir::create(straight.path()).unwrap();
+    sft::train(small_policy(true, 8), &data, &sft_options(3), &straight_run).unwrap();
+
+    let resumed = tempfile::tempdir().unwrap();
+    let resumed_run = RunDir::create(resumed.path()).unwrap();
+    sft::train(small_policy(true, 8), &data, &sft_options(2), &resumed_run).unwrap();
+    // A different starting model must be ignored: the checkpoint is what resumes.
+    sft::train(small_policy(true, 99), &data, &sft_options(3), &resumed_run).unwrap();
+
+    assert_eq!(
+        last_loss(&straight_run, "sft"),
+        last_loss(&resumed_run, "sft")
+    );
+    assert_eq!(metrics::read(&resumed_run.metrics()).unwrap().len(), 3);
+    let a = std::fs::read(straight.path().join("model.safetensors")).unwrap();
+    let b = std::fs::read(resumed.path().join("model.safetensors")).unwrap();
+    assert!(a == b, "final weights differ after resuming");
+}
+
+fn rl_options(steps: u64) -> RlOptions {
+    RlOptions {
+        steps,
+        prompts: 2,
+        rollouts: 3,
+        sample: SampleOptions {
+            temperature: 1.0,
+            top_p: 0.95,
+            max_new_tokens: 8,
+        },
+        levels: vec![1],
+        seed: 3,
+        save_every: 1,
+        log_every: 0,
+        ..RlOptions::default()
+    }
+}
+
+#[test]
+fn rl_checkpoint_resumes_to_the_same_next_step() {
+    let data = tasks("induction");
+    let rewards = triad_trainer::reward::RewardSource::InProcess(triad::reward::Preset::Paper);
+    let straight = tempfile::tempdir().unwrap();
+    let straight_run = RunDir::create(straight.path()).unwrap();
+    rl::train(
+        small_policy(true, 9),
+        &data,
+        &rl_options(2),
+        &rewards,
+        &straight_run,
+    )
+    .unwrap();
+    let resumed = tempfile::tempdir().unwrap();
+    let resumed_run = RunDir::create(resumed.path()).unwrap();
+    rl::train(
+        small_policy(true, 9),
+        &data,
+        &rl_options(1),
+        &rewards,
+        &resumed_run,
+    )
+    .unwrap();
+    rl::train(
+        small_policy(true, 9),
+        &data,
+        &rl_options(2),
+        &rewards,
+        &resumed_run,
+    )
+    .unwrap();
+    let a = metrics::read(&straight_run.metrics()).unwrap();
+    let b = metrics::read(&resumed_run.metrics()).unwrap();
+    assert_eq!(a.len(), 2);
+    assert_eq!(b.len(), 2);
+    assert_eq!(
+        (a[1].loss, a[1].reward_mean, a[1].kl),
+        (b[1].loss, b[1].reward_mean, b[1].kl)
+    );
+}
