@@ -1,0 +1,197 @@
+//! The row layout: one Arrow record batch from rows, column by column, in `schema::row_schema`'s
+//! order.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanArray, BooleanBuilder, Int64Array, ListArray, ListBuilder, RecordBatch,
+    StringArray, StringBuilder, StructArray,
+};
+use arrow::buffer::{NullBuffer, OffsetBuffer};
+use arrow::datatypes::DataType;
+use triad_generators::fields::{FieldKind, FieldValue};
+use triad_generators::{Item, Split, registry};
+
+use crate::dataset::DatasetError;
+use crate::dataset::schema;
+
+/// One row to write: an item and where it sits.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// The generated item.
+    pub item: Item,
+    /// Its split.
+    pub split: Split,
+    /// Its position in the split's stream for its family and level.
+    pub index: u64,
+    /// The candidate index it was generated from (its seed coordinate).
+    pub candidate: u64,
+}
+
+fn strings<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(values))
+}
+
+fn prompts(rows: &[Row]) -> ArrayRef {
+    let messages = rows.iter().flat_map(|r| &r.item.prompt.messages);
+    let roles = strings(messages.clone().map(|m| m.role.as_str()));
+    let contents = strings(messages.map(|m| m.content.as_str()));
+    let values = StructArray::new(schema::message_fields(), vec![roles, contents], None);
+    let offsets = OffsetBuffer::from_lengths(rows.iter().map(|r| r.item.prompt.messages.len()));
+    Arc::new(ListArray::new(
+        schema::list_item(DataType::Struct(schema::message_fields()), false),
+        offsets,
+        Arc::new(values),
+        None,
+    ))
+}
+
+fn reward_models(rows: &[Row]) -> ArrayRef {
+    let style = strings(rows.iter().map(|_| "rule"));
+    let truth = strings(rows.iter().map(|r| r.item.label.as_str()));
+    Arc::new(StructArray::new(
+        schema::reward_model_fields(),
+        vec![style, truth],
+        None,
+    ))
+}
+
+fn extra_infos(rows: &[Row], ids: &[String]) -> ArrayRef {
+    let columns: Vec<ArrayRef> = vec![
+        strings(rows.iter().map(|r| r.split.name())),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| r.index as i64),
+        )),
+        strings(rows.iter().map(|r| r.item.family)),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| i64::from(r.item.level)),
+        )),
+        strings(ids.iter().map(String::as_str)),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| r.candidate as i64),
+        )),
+    ];
+    Arc::new(StructArray::new(schema::extra_info_fields(), columns, None))
+}
+
+/// One structured field across rows; rows of other families (`None`) get a placeholder value
+/// under the struct's null.
+fn field_column(kind: FieldKind, values: &[Option<&FieldValue>]) -> ArrayRef {
+    match kind {
+        FieldKind::Int => Arc::new(Int64Array::from_iter(values.iter().map(|v| match v {
+            Some(FieldValue::Int(i)) => Some(*i),
+            Some(FieldValue::Null) => None,
+            _ => Some(0),
+        }))),
+        FieldKind::Bool => Arc::new(BooleanArray::from_iter(values.iter().map(|v| match v {
+            Some(FieldValue::Bool(b)) => Some(*b),
+            Some(FieldValue::Null) => None,
+            _ => Some(false),
+        }))),
+        FieldKind::Str => Arc::new(StringArray::from_iter(values.iter().map(|v| match v {
+            Some(FieldValue::Str(s)) => Some(s.as_str()),
+            Some(FieldValue::Null) => None,
+            _ => Some(""),
+        }))),
+        FieldKind::IntList => {
+            let mut builder = ListBuilder::new(arrow::array::Int64Builder::new())
+                .with_field(schema::list_item(DataType::Int64, false));
+            for v in values {
+                match v {
+                    Some(FieldValue::IntList(list)) => {
+                        builder.values().append_slice(list);
+                        builder.append(true);
+                    }
+                    Some(FieldValue::Null) => builder.append(false),
+                    _ => builder.append(true),
+                }
+            }
+            Arc::new(builder.finish())
+        }
+        FieldKind::BoolList => {
+            let mut builder = ListBuilder::new(BooleanBuilder::new())
+                .with_field(schema::list_item(DataType::Boolean, false));
+            for v in values {
+                match v {
+                    Some(FieldValue::BoolList(list)) => {
+                        list.iter().for_each(|b| builder.values().append_value(*b));
+                        builder.append(true);
+                    }
+                    Some(FieldValue::Null) => builder.append(false),
+                    _ => builder.append(true),
+                }
+            }
+            Arc::new(builder.finish())
+        }
+        FieldKind::StrList => {
+            let mut builder = ListBuilder::new(StringBuilder::new())
+                .with_field(schema::list_item(DataType::Utf8, false));
+            for v in values {
+                match v {
+                    Some(FieldValue::StrList(list)) => {
+                        list.iter().for_each(|s| builder.values().append_value(s));
+                        builder.append(true);
+                    }
+                    Some(FieldValue::Null) => builder.append(false),
+                    _ => builder.append(true),
+                }
+            }
+            Arc::new(builder.finish())
+        }
+    }
+}
+
+fn family_column(family: &dyn triad_generators::DynFamily, rows: &[Row]) -> ArrayRef {
+    let specs = family.fields();
+    let mine: Vec<bool> = rows
+        .iter()
+        .map(|r| r.item.family == family.name())
+        .collect();
+    let children: Vec<ArrayRef> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let values: Vec<Option<&FieldValue>> = rows
+                .iter()
+                .zip(&mine)
+                .map(|(r, m)| m.then(|| &r.item.fields[i]))
+                .collect();
+            field_column(spec.kind, &values)
+        })
+        .collect();
+    let nulls = NullBuffer::from(mine);
+    Arc::new(StructArray::new(
+        schema::family_fields(specs),
+        children,
+        Some(nulls),
+    ))
+}
+
+/// Build the record batch of a shard.
+pub fn record_batch(rows: &[Row]) -> Result<RecordBatch, DatasetError> {
+    let ids: Vec<String> = rows.iter().map(|r| r.item.id()).collect();
+    let mut columns: Vec<ArrayRef> = vec![
+        strings(
+            rows.iter()
+                .map(|r| format!("triad/{}", r.item.family))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str),
+        ),
+        prompts(rows),
+        strings(rows.iter().map(|r| r.item.family)),
+        reward_models(rows),
+        extra_infos(rows, &ids),
+        strings(rows.iter().map(|r| r.item.label.as_str())),
+        strings(ids.iter().map(String::as_str)),
+        strings(rows.iter().map(|r| r.item.family)),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| i64::from(r.item.level)),
+        )),
+        strings(rows.iter().map(|r| r.item.answer.as_str())),
+    ];
+    for family in registry::FAMILIES {
+        columns.push(family_column(*family, rows));
+    }
+    Ok(RecordBatch::try_new(schema::row_schema(), columns)?)
+}
