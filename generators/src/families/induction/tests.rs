@@ -1,3 +1,5 @@
+use super::levels::{PAPER_BOUND, explained_below};
+use super::rules::Fit;
 use super::*;
 use crate::family::{ItemCoords, Split};
 
