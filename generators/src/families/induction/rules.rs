@@ -27,6 +27,9 @@ pub struct StepKinds {
     pub div: bool,
 }
 
+/// Most step combinations one cyclic fit simulates before it calls the answer open.
+pub const MAX_RULE_COMBINATIONS: usize = 1 << 16;
+
 /// Largest divisor considered for a `÷d` step before the set of fitting `d` counts as unbounded.
 const MAX_DIV_CANDIDATES: i64 = 64;
 
@@ -203,6 +206,19 @@ pub fn fit_cyclic(seq: Partial, period: usize, kinds: StepKinds) -> Fit {
         .iter()
         .map(|&s| slots[s].clone().expect("seen"))
         .collect();
+    // Each needed slot can list dozens of ÷d candidates (any d above x/2 maps a small x to 1), so
+    // the combinations multiply: a label of 1, 1, 1, … with five hidden terms over a 5-step cycle
+    // would ask for 64⁵ simulations. Past the bound the answer counts as open — so many fitting
+    // rules are no evidence of one answer — and the work per item stays bounded.
+    let combinations = options
+        .iter()
+        .try_fold(1usize, |acc, o| acc.checked_mul(o.len()))
+        .unwrap_or(usize::MAX);
+    if combinations > MAX_RULE_COMBINATIONS {
+        return Fit::Unbounded(format!(
+            "{combinations} combinations of steps fit (more than {MAX_RULE_COMBINATIONS})"
+        ));
+    }
     // A ×r step seen only as 0 → 0 does not pin r: any later use on a non-zero value is open.
     if options.iter().flatten().any(|s| *s == Step::MulAny) {
         return Fit::Unbounded("a ×r step shown only as 0 → 0".into());

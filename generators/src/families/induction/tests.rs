@@ -193,3 +193,14 @@ fn no_item_has_a_second_answer_under_the_union_class() {
     assert!(determined(1, &two_answers).is_err());
     assert!(Induction.certify(&two_answers).is_err());
 }
+
+/// A hostile label cannot make the determinacy check (run by `certify` and `verify`) take
+/// exponential time: 1, 1, 1, … fits dozens of ÷d per step, and five hidden terms over a 5-step
+/// cycle multiplied them to 64⁵ simulations (minutes); past the bound the answer is open.
+#[test]
+fn step_combinations_are_bounded() {
+    let inst = built(&[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], &[6, 7, 8, 9, 10], 5);
+    let why = determined(5, &inst).unwrap_err();
+    assert!(why.contains("combinations of steps fit"), "{why}");
+    assert!(Induction.certify(&inst).is_err());
+}
