@@ -171,27 +171,25 @@ fn read_all(stream: &mut std::net::TcpStream) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn raw_get(url: &str, path: &str, headers: &str) -> String {
+/// Send `request` as it is on a fresh connection; everything the server answers before closing.
+fn raw(url: &str, request: &[u8]) -> String {
     use std::io::Write;
     let mut stream = connect(url);
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n"
-    )
-    .unwrap();
+    stream.write_all(request).unwrap();
     read_all(&mut stream)
 }
 
+fn raw_get(url: &str, path: &str, headers: &str) -> String {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n");
+    raw(url, request.as_bytes())
+}
+
 fn raw_post(url: &str, path: &str, body: &str) -> String {
-    use std::io::Write;
-    let mut stream = connect(url);
-    write!(
-        stream,
+    let request = format!(
         "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
-    )
-    .unwrap();
-    read_all(&mut stream)
+    );
+    raw(url, request.as_bytes())
 }
 
 /// Slow clients cannot hold the server: connections over the cap are closed at once, stalled
@@ -246,23 +244,20 @@ fn stalled_connections_are_bounded_in_number_and_time() {
 /// arrive in time is answered 408.
 #[test]
 fn oversized_and_stalled_bodies_are_answered_at_once() {
-    use std::io::Write;
     let server = start(&["--max-body-bytes", "2048", "--body-timeout-ms", "500"]);
     let started = std::time::Instant::now();
-    let mut stream = connect(&server.url);
-    stream
-        .write_all(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000000\r\n\r\n")
-        .unwrap();
-    let answer = read_all(&mut stream);
+    let answer = raw(
+        &server.url,
+        b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000000\r\n\r\n",
+    );
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("--max-body-bytes"), "{answer}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 
-    let mut stream = connect(&server.url);
-    stream
-        .write_all(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"items\":")
-        .unwrap();
-    let answer = read_all(&mut stream);
+    let answer = raw(
+        &server.url,
+        b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"items\":",
+    );
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
 

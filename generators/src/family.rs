@@ -299,14 +299,39 @@ pub trait DynFamily: Send + Sync {
     fn certify_json(&self, instance: &str) -> Result<Result<(), CertifyError>, InstanceError>;
     /// The reference answer of a label's instance.
     fn reference_json(&self, instance: &str) -> Result<String, InstanceError>;
-    /// The prompt a label's instance renders to in `style` (what `verify` compares rows with).
-    fn render_json(&self, instance: &str, style: PromptStyle) -> Result<Prompt, InstanceError>;
-    /// The family's structured column values of a label's instance.
-    fn field_values_json(&self, instance: &str) -> Result<Vec<FieldValue>, InstanceError>;
+    /// The item a label describes, every field rebuilt from its instance in `style` (the label
+    /// text kept as given): what `verify` compares each row with, made as `candidate` makes it.
+    fn rebuild_json(
+        &self,
+        level: u8,
+        label: &str,
+        instance: &str,
+        style: PromptStyle,
+    ) -> Result<Item, InstanceError>;
     /// See [`Family::instance_schema`].
     fn instance_schema(&self) -> serde_json::Value;
     /// The content hash (row id) of a label's instance.
     fn content_key_json(&self, instance: &str) -> Result<u128, InstanceError>;
+}
+
+/// The row-ready item of an instance, given its content key, label text and rendered prompt.
+fn item_of<F: Family>(
+    family: &F,
+    level: u8,
+    instance: &F::Instance,
+    key: u128,
+    label: String,
+    prompt: Prompt,
+) -> Item {
+    Item {
+        family: Family::name(family),
+        level,
+        key,
+        answer: family.reference_answer(instance),
+        fields: family.field_values(instance),
+        label,
+        prompt,
+    }
 }
 
 /// Read a label's instance JSON and check it (see [`Family::check`]).
@@ -364,15 +389,14 @@ impl<F: Family> DynFamily for F {
             &instance,
         );
         debug_assert!(label.contains(&format!("\"v\":{LABEL_VERSION}")));
-        Ok(Some(Item {
-            family: Family::name(self),
-            level: coords.level,
+        Ok(Some(item_of(
+            self,
+            coords.level,
+            &instance,
             key,
-            answer: self.reference_answer(&instance),
-            fields: self.field_values(&instance),
             label,
             prompt,
-        }))
+        )))
     }
 
     fn judge_json(&self, instance: &str, answer: &str) -> Result<Verdict, InstanceError> {
@@ -387,12 +411,24 @@ impl<F: Family> DynFamily for F {
         Ok(self.reference_answer(&read_instance(self, instance)?))
     }
 
-    fn render_json(&self, instance: &str, style: PromptStyle) -> Result<Prompt, InstanceError> {
-        Ok(self.render(&read_instance(self, instance)?, style))
-    }
-
-    fn field_values_json(&self, instance: &str) -> Result<Vec<FieldValue>, InstanceError> {
-        Ok(self.field_values(&read_instance(self, instance)?))
+    fn rebuild_json(
+        &self,
+        level: u8,
+        label: &str,
+        instance: &str,
+        style: PromptStyle,
+    ) -> Result<Item, InstanceError> {
+        let instance = read_instance(self, instance)?;
+        let key = content_key(Family::name(self), &self.canonical(&instance));
+        let prompt = self.render(&instance, style);
+        Ok(item_of(
+            self,
+            level,
+            &instance,
+            key,
+            label.to_string(),
+            prompt,
+        ))
     }
 
     fn instance_schema(&self) -> serde_json::Value {

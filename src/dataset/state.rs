@@ -76,7 +76,12 @@ fn open_lock_file(path: &Path) -> Result<File, DatasetError> {
 fn lock_failed(path: &Path, error: fs::TryLockError) -> DatasetError {
     match error {
         fs::TryLockError::WouldBlock => {
-            let holder = fs::read_to_string(path).unwrap_or_default();
+            // A pid is a few bytes; read no more than that from a file anyone could have filled.
+            let mut head = Vec::new();
+            if let Ok(file) = File::open(path) {
+                let _ = std::io::Read::read_to_end(&mut std::io::Read::take(file, 32), &mut head);
+            }
+            let holder = String::from_utf8_lossy(&head);
             let holder = holder.trim();
             DatasetError::Locked {
                 path: path.to_path_buf(),
@@ -167,8 +172,10 @@ impl Records {
             let Ok(file) = File::open(&path) else {
                 continue;
             };
-            // A torn last line (a crash mid-append) is skipped like any unreadable line.
-            for line in BufReader::new(file).lines().map_while(Result::ok) {
+            // A torn last line (a crash mid-append) is skipped like any unreadable line; a journal
+            // is read no further than a manifest could be long.
+            let bounded = std::io::Read::take(file, super::manifest::MAX_MANIFEST_BYTES);
+            for line in BufReader::new(bounded).lines().map_while(Result::ok) {
                 if let Ok(shard) = serde_json::from_str::<FinishedShard>(&line) {
                     records.add(&shard.path, &shard.sha256);
                 }

@@ -30,7 +30,7 @@ use std::path::Path;
 use arrow::array::{Array, AsArray, RecordBatch};
 use rayon::prelude::*;
 use triad_generators::rng::split_of_key;
-use triad_generators::{Item, Label, PromptStyle, Split, Verdict};
+use triad_generators::{Label, PromptStyle, Split, Verdict};
 
 use super::generate::{StreamKey, shard_file_name, stream_config_hash};
 use super::manifest::{Manifest, ShardEntry};
@@ -258,15 +258,9 @@ fn expected_row(row: &RowView, split: Split, index: u64, style: PromptStyle) -> 
     else {
         return None;
     };
-    let item = Item {
-        family: family.name(),
-        level,
-        key: family.content_key_json(&instance).ok()?,
-        label: row.label.clone(),
-        prompt: family.render_json(&instance, style).ok()?,
-        answer: family.reference_json(&instance).ok()?,
-        fields: family.field_values_json(&instance).ok()?,
-    };
+    let item = family
+        .rebuild_json(level, &row.label, &instance, style)
+        .ok()?;
     Some(Row {
         item,
         split,
