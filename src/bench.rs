@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use triad_generators::{
-    DynFamily, GenOptions, Item, ItemCoords, PromptStyle, Split, certify_item, registry,
+    DynFamily, GenOptions, Item, ItemCoords, Label, PromptStyle, Split, certify_item, registry,
 };
 
 use crate::dataset::{self, GenerateConfig};
@@ -201,27 +201,16 @@ pub fn thinking(bytes: usize) -> String {
     sentence.repeat(bytes / sentence.len() + 1)
 }
 
-/// The answer with one judgement flipped or one number changed: parseable, and wrong.
-pub fn near_miss(answer: &str) -> String {
-    for (from, to) in [
-        ("is True", "is False"),
-        ("is False", "is True"),
-        ("is unreachable", "is reachable"),
-        ("is reachable", "is unreachable"),
-    ] {
-        if answer.contains(from) {
-            return answer.replacen(from, to, 1);
-        }
-    }
-    match answer.find(|c: char| c.is_ascii_digit()) {
-        Some(start) => {
-            let end = answer[start..]
-                .find(|c: char| !c.is_ascii_digit())
-                .map_or(answer.len(), |e| start + e);
-            let n: u64 = answer[start..end].parse().unwrap_or(0);
-            format!("{}{}{}", &answer[..start], n + 1, &answer[end..])
-        }
-        None => format!("{answer} not"),
+/// The family's near miss for an item (its reference answer with one judgement flipped or one
+/// number changed: parseable, and wrong).
+pub fn near_miss(item: &Item) -> String {
+    match Label::parse(&item.label) {
+        Ok(Label::Triad {
+            family, instance, ..
+        }) => family
+            .near_miss_json(&instance)
+            .unwrap_or_else(|e| format!("(no near miss: {e})")),
+        _ => format!("(no near miss: {} is not a triad label)", item.id()),
     }
 }
 
@@ -229,7 +218,7 @@ pub fn near_miss(answer: &str) -> String {
 pub fn responses(item: &Item) -> Vec<(&'static str, String)> {
     let think = thinking(3072);
     let answer = &item.answer;
-    let wrong = near_miss(answer);
+    let wrong = near_miss(item);
     vec![
         (
             "correct",

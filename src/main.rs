@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use triad::dataset::{self, GenerateConfig};
-use triad::generators::{AbductionMode, DynFamily, GenOptions, PromptStyle, registry};
+use triad::generators::{DynFamily, GenOptions, OptionSet, PromptStyle, registry};
 use triad::reward::Preset;
 
 /// Self-verifiable reasoning tasks (deduction, induction, abduction) and their rewards.
@@ -105,7 +105,7 @@ struct GenerateArgs {
     seed: u64,
     /// Prompt style: `chat` (messages, no template tokens) or `paper` (the paper's exact string).
     #[arg(long, value_enum, default_value = "chat")]
-    prompt_style: StyleArg,
+    prompt_style: PromptStyle,
     /// Rows per shard.
     #[arg(long, default_value_t = 10_000)]
     shard_rows: u64,
@@ -115,13 +115,10 @@ struct GenerateArgs {
     /// Cross-check every instance with Z3, even where the fast exact path decided it.
     #[arg(long)]
     certify: bool,
-    /// Fraction of deduction items that are unsatisfiable (answer: no satisfying assignment).
-    #[arg(long, default_value_t = 0.0)]
-    unsat_ratio: f64,
-    /// Abduction question: `reachability` (the paper's task), `explanation` (minimal
-    /// explanations) or `mixed` (half each).
-    #[arg(long, value_enum, default_value = "reachability")]
-    abduction_mode: AbductionArg,
+    /// Set a family's generation option (repeatable; after the per-option flags below, which
+    /// are the same options under their own names). FAMILY may be left out: keys are unique.
+    #[arg(long = "option", value_name = "[FAMILY.]KEY=VALUE")]
+    options: Vec<String>,
     /// Replace shards written with another configuration instead of refusing.
     #[arg(long)]
     overwrite: bool,
@@ -148,19 +145,6 @@ enum ManifestAction {
         #[arg(long)]
         num_shards: u64,
     },
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum AbductionArg {
-    Reachability,
-    Explanation,
-    Mixed,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum StyleArg {
-    Chat,
-    Paper,
 }
 
 #[derive(clap::Args)]
@@ -304,7 +288,58 @@ fn set_threads(threads: Option<usize>) -> Result<()> {
     Ok(())
 }
 
-fn generate(args: GenerateArgs) -> Result<()> {
+/// The id under which a family option's own flag is parsed.
+fn option_flag_id(family: &str, key: &str) -> String {
+    format!("option:{family}.{key}")
+}
+
+/// One flag per option of every family in the registry (`--unsat-ratio`), documented by the
+/// family: the command line names no family itself.
+fn with_family_option_flags(command: clap::Command) -> clap::Command {
+    command.mut_subcommand("generate", |mut generate| {
+        for family in registry::FAMILIES {
+            let defaults = family.default_options();
+            for doc in family.option_docs() {
+                let default = defaults
+                    .json()
+                    .get(doc.key)
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                    .unwrap_or_default();
+                generate = generate.arg(
+                    clap::Arg::new(option_flag_id(family.name(), doc.key))
+                        .long(doc.key.replace('_', "-"))
+                        .value_name("VALUE")
+                        .help(format!("{} [default: {default}]", doc.help))
+                        .help_heading("Family options"),
+                );
+            }
+        }
+        generate
+    })
+}
+
+/// The family options of a `generate` command line: the per-option flags, then `--option`s.
+fn family_options(matches: &clap::ArgMatches, args: &GenerateArgs) -> Result<OptionSet> {
+    let mut options = OptionSet::default();
+    for family in registry::FAMILIES {
+        for doc in family.option_docs() {
+            let id = option_flag_id(family.name(), doc.key);
+            if let Some(value) = matches.get_one::<String>(&id) {
+                options
+                    .set(&format!("{}.{}={value}", family.name(), doc.key))
+                    .with_context(|| format!("--{}", doc.key.replace('_', "-")))?;
+            }
+        }
+    }
+    for assignment in &args.options {
+        options
+            .set(assignment)
+            .with_context(|| format!("--option {assignment}"))?;
+    }
+    Ok(options)
+}
+
+fn generate(args: GenerateArgs, family_options: OptionSet) -> Result<()> {
     set_threads(args.threads)?;
     let families = resolve_families(args.families.as_deref())?;
     let levels = parse_levels(&args.levels)?;
@@ -317,9 +352,6 @@ fn generate(args: GenerateArgs) -> Result<()> {
             );
         }
     }
-    if !(0.0..=1.0).contains(&args.unsat_ratio) {
-        bail!("--unsat-ratio must be within 0..=1");
-    }
     if args.shard_rows == 0 {
         bail!("--shard-rows must be positive");
     }
@@ -330,19 +362,11 @@ fn generate(args: GenerateArgs) -> Result<()> {
         train: args.train,
         test: args.test,
         seed: args.seed,
-        style: match args.prompt_style {
-            StyleArg::Chat => PromptStyle::Chat,
-            StyleArg::Paper => PromptStyle::Paper,
-        },
+        style: args.prompt_style,
         shard_rows: args.shard_rows,
         options: GenOptions {
-            unsat_ratio: args.unsat_ratio,
             certify: args.certify,
-            abduction_mode: match args.abduction_mode {
-                AbductionArg::Reachability => AbductionMode::Reachability,
-                AbductionArg::Explanation => AbductionMode::Explanation,
-                AbductionArg::Mixed => AbductionMode::Mixed,
-            },
+            families: family_options,
         },
         overwrite: args.overwrite,
         worker: worker(args.num_shards, args.shard_index)?,
@@ -512,9 +536,14 @@ fn bench(args: BenchArgs) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = with_family_option_flags(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
-        Command::Generate(args) => generate(args),
+        Command::Generate(args) => matches
+            .subcommand_matches("generate")
+            .context("generate's arguments")
+            .and_then(|m| family_options(m, &args))
+            .and_then(|options| generate(args, options)),
         Command::Score(args) => score(args),
         Command::Serve(args) => serve(args),
         Command::Manifest {

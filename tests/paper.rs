@@ -4,10 +4,9 @@ use std::path::Path;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use triad::dataset::shard::read_batches;
-use triad::generators::families::deduction::formula::variable_names;
-use triad::generators::families::deduction::{Deduction, DeductionInstance};
+use triad::generators::families::deduction::{Deduction, DeductionInstance, variable_names};
 use triad::generators::rng::Draw;
-use triad::generators::{Family, GenOptions, ItemCoords, PromptStyle, Split};
+use triad::generators::{Family, ItemCoords, PromptStyle, Split};
 use triad::reward::{self, Preset};
 
 use crate::util::paper_data;
@@ -166,7 +165,7 @@ fn generated_levels_match_the_paper_distribution() {
                     index,
                 };
                 Deduction
-                    .generate(level, &GenOptions::default(), &mut Draw::for_item(&coords))
+                    .generate(level, &Default::default(), &mut Draw::for_item(&coords))
                     .unwrap()
                     .unwrap()
                     .formulas

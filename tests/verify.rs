@@ -4,7 +4,7 @@ use std::process::Command;
 
 use crate::util::{generate, run_python};
 
-/// Run `triad COMMAND DIR`; its exit code and standard output.
+/// Run `triad COMMAND DIR`; its exit code and standard output (standard error after it).
 fn run_on(command: &str, dir: &std::path::Path) -> (i32, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_triad"))
         .args([command, dir.to_str().unwrap()])
@@ -12,7 +12,7 @@ fn run_on(command: &str, dir: &std::path::Path) -> (i32, String) {
         .unwrap();
     (
         output.status.code().unwrap_or(-1),
-        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stdout).unwrap() + &String::from_utf8(output.stderr).unwrap(),
     )
 }
 
@@ -94,6 +94,11 @@ fn verify_checks_everything_a_loader_reads() {
             "edit-instance",
             "column `deduction` differs from the label's instance",
         ),
+        (
+            "edit-split",
+            "column `extra_info.split`: \"bogus\" is neither train nor test",
+        ),
+        ("edit-level", "column `level`: 300 is not a level (0–255)"),
         ("extra-file", "Parquet file not in the manifest"),
         ("drop-stream", "Parquet file not in the manifest"),
         ("edit-total", "total_rows is"),
@@ -316,6 +321,20 @@ fn audit_reports_levels_and_flags_planted_duplicates() {
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("flagged: deduction level 1: 1 exact and 1 near duplicates"),
+        "{out}"
+    );
+    // A row that does not decode stops the audit with where it is (the reader the trainer uses).
+    let planted = run_python(
+        "plant_fault.py",
+        &[dir.path().to_str().unwrap(), "edit-level"],
+    );
+    let shard = planted.lines().last().unwrap();
+    let (code, out) = audit(dir.path());
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains(&format!(
+            "{shard} row 1: column `level`: 300 is not a level"
+        )),
         "{out}"
     );
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use triad_generators::families::deduction::{Deduction, DeductionInstance};
 use triad_generators::rng::Draw;
-use triad_generators::{Family, GenOptions, ItemCoords, Split};
+use triad_generators::{Family, ItemCoords, Split};
 
 fn main() {
     let items: u64 = std::env::args()
@@ -27,7 +27,7 @@ fn main() {
             };
             let mut draw = Draw::for_item(&coords);
             if let Some(inst) = Deduction
-                .generate(level, &GenOptions::default(), &mut draw)
+                .generate(level, &Default::default(), &mut draw)
                 .unwrap()
             {
                 made.push(inst);

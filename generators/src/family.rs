@@ -5,12 +5,15 @@ use std::ops::RangeInclusive;
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use crate::audit::{AnswerSpread, DynTally, Findings, Tally};
 use crate::fields::{FieldSpec, FieldValue};
 use crate::label::{LABEL_VERSION, Label};
+use crate::options::{FamilyOptions, OptionDoc, OptionSet};
 use crate::rng::{Draw, content_key, split_of_key};
 
 /// How a prompt is rendered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum PromptStyle {
     /// System and user messages with no template tokens, so any model's chat template applies.
@@ -32,6 +35,7 @@ impl PromptStyle {
 
 /// A dataset split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Split {
     /// Training items.
@@ -74,30 +78,15 @@ pub struct Prompt {
     pub prefills_think: bool,
 }
 
-/// Which abduction question to generate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AbductionMode {
-    /// Per-goal reachability (the paper's task).
-    #[default]
-    Reachability,
-    /// Minimal explanations (abduction proper).
-    Explanation,
-    /// Half and half, drawn per item.
-    Mixed,
-}
-
 /// Options that change what is generated (beyond family, level and coordinates).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 pub struct GenOptions {
-    /// Fraction of items made unsatisfiable / answerless where the family supports it (deduction).
-    pub unsat_ratio: f64,
     /// Cross-check every instance with Z3 even where a fast exact path decided it (done by the
     /// dataset pipeline on each distinct item; see [`certify_item`]).
     pub certify: bool,
-    /// Which abduction question to ask.
+    /// Each family's own options (see [`Family::Options`]).
     #[serde(default)]
-    pub abduction_mode: AbductionMode,
+    pub families: OptionSet,
 }
 
 /// The coordinates of one candidate item; its RNG is a hash of all of them.
@@ -192,6 +181,12 @@ pub enum InstanceError {
 pub trait Family: Send + Sync + 'static {
     /// The stored instance: what the label carries, so a stateless scorer needs nothing else.
     type Instance: Serialize + DeserializeOwned + Send + Sync;
+    /// The family's generation options ([`crate::NoOptions`] for none): a serde struct whose
+    /// `Default` is the default run, stored whole in manifests and hashed whole. Its keys must be
+    /// unique across families (the registry tests check).
+    type Options: Serialize + DeserializeOwned + Default + Send + Sync + 'static;
+    /// The family's audit statistics and shortcut predictors (see [`crate::audit`]).
+    type Tally: Tally<Instance = Self::Instance>;
 
     /// The family's name (`deduction`), used in paths, labels and `data_source`.
     fn name(&self) -> &'static str;
@@ -199,12 +194,22 @@ pub trait Family: Send + Sync + 'static {
     fn levels(&self) -> RangeInclusive<u8>;
     /// One line describing a level's shape, for dataset cards and `--help`.
     fn describe_level(&self, level: u8) -> String;
+    /// What each key of [`Family::Options`] does, for `--help` and the dataset card (one entry per
+    /// key; the registry tests check they agree).
+    fn option_docs(&self) -> &'static [OptionDoc] {
+        &[]
+    }
+    /// Refuse options out of range; the message names the key.
+    fn validate_options(&self, options: &Self::Options) -> Result<(), String> {
+        let _ = options;
+        Ok(())
+    }
     /// Make an instance. `Ok(None)` means the draws were rejected; the caller moves to the next
     /// candidate. Must use `draw` as its only source of randomness.
     fn generate(
         &self,
         level: u8,
-        options: &GenOptions,
+        options: &Self::Options,
         draw: &mut Draw,
     ) -> Result<Option<Self::Instance>, GenError>;
     /// Check an instance read from a label before it is judged, rendered or certified: lists
@@ -218,6 +223,9 @@ pub trait Family: Send + Sync + 'static {
     fn reference_answer(&self, instance: &Self::Instance) -> String;
     /// Parse and judge a model's answer text. Any valid answer is correct, not only the stored one.
     fn judge(&self, instance: &Self::Instance, answer: &str) -> Verdict;
+    /// A wrong answer that parses: the reference with one judgement flipped or one number
+    /// changed, for benchmarks' near-miss responses (it must judge [`Verdict::Wrong`]).
+    fn near_miss(&self, instance: &Self::Instance) -> String;
     /// Prove with Z3 that the stored answer is right (and unique where the family promises it).
     fn certify(&self, instance: &Self::Instance) -> Result<(), CertifyError>;
     /// Canonical text of the instance's content: equal for items that are the same task.
@@ -285,6 +293,13 @@ pub trait DynFamily: Send + Sync {
     fn describe_level(&self, level: u8) -> String;
     /// See [`Family::fields`].
     fn fields(&self) -> &'static [FieldSpec];
+    /// See [`Family::option_docs`].
+    fn option_docs(&self) -> &'static [OptionDoc];
+    /// The family's default options.
+    fn default_options(&self) -> FamilyOptions;
+    /// Read and validate the family's options from a JSON object (keys it does not know refused,
+    /// keys left out defaulted where the struct allows).
+    fn options_from_json(&self, json: &serde_json::Value) -> Result<FamilyOptions, String>;
     /// Make the candidate at `coords`: `Ok(None)` when rejected, or when its content belongs to
     /// the other split (the content space is partitioned between splits by hash).
     fn candidate(
@@ -310,6 +325,10 @@ pub trait DynFamily: Send + Sync {
     ) -> Result<Item, InstanceError>;
     /// See [`Family::instance_schema`].
     fn instance_schema(&self) -> serde_json::Value;
+    /// A fresh audit tally for one level (see [`Family::Tally`]).
+    fn tally(&self) -> Box<dyn DynTally + '_>;
+    /// See [`Family::near_miss`], for a label's instance.
+    fn near_miss_json(&self, instance: &str) -> Result<String, InstanceError>;
     /// The content hash (row id) of a label's instance.
     fn content_key_json(&self, instance: &str) -> Result<u128, InstanceError>;
 }
@@ -341,6 +360,28 @@ fn read_instance<F: Family>(family: &F, instance: &str) -> Result<F::Instance, I
     Ok(instance)
 }
 
+/// A family's [`Tally`], fed label instance JSON.
+struct TallyOf<'a, F: Family> {
+    family: &'a F,
+    tally: F::Tally,
+}
+
+impl<F: Family> DynTally for TallyOf<'_, F> {
+    fn add_json(&mut self, instance: &str) -> bool {
+        match read_instance(self.family, instance) {
+            Ok(instance) => {
+                self.tally.add(&instance);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn finish(&self, answers: AnswerSpread) -> Findings {
+        self.tally.finish(answers)
+    }
+}
+
 impl<F: Family> DynFamily for F {
     fn name(&self) -> &'static str {
         Family::name(self)
@@ -356,6 +397,22 @@ impl<F: Family> DynFamily for F {
 
     fn fields(&self) -> &'static [FieldSpec] {
         Family::fields(self)
+    }
+
+    fn option_docs(&self) -> &'static [OptionDoc] {
+        Family::option_docs(self)
+    }
+
+    fn default_options(&self) -> FamilyOptions {
+        // Options structs serialize as objects (the registry tests check every family's).
+        FamilyOptions::new(Family::name(self), F::Options::default())
+            .expect("a family's default options serialize as a JSON object")
+    }
+
+    fn options_from_json(&self, json: &serde_json::Value) -> Result<FamilyOptions, String> {
+        let typed: F::Options = serde_json::from_value(json.clone()).map_err(|e| e.to_string())?;
+        self.validate_options(&typed)?;
+        FamilyOptions::new(Family::name(self), typed)
     }
 
     fn candidate(
@@ -374,7 +431,19 @@ impl<F: Family> DynFamily for F {
             });
         }
         let mut draw = Draw::for_item(coords);
-        let Some(instance) = self.generate(coords.level, options, &mut draw)? else {
+        let default;
+        let typed = match options
+            .families
+            .of(Family::name(self))
+            .and_then(|o| o.typed())
+        {
+            Some(typed) => typed,
+            None => {
+                default = F::Options::default();
+                &default
+            }
+        };
+        let Some(instance) = self.generate(coords.level, typed, &mut draw)? else {
             return Ok(None);
         };
         let key = content_key(Family::name(self), &self.canonical(&instance));
@@ -433,6 +502,17 @@ impl<F: Family> DynFamily for F {
 
     fn instance_schema(&self) -> serde_json::Value {
         Family::instance_schema(self)
+    }
+
+    fn tally(&self) -> Box<dyn DynTally + '_> {
+        Box::new(TallyOf {
+            family: self,
+            tally: F::Tally::default(),
+        })
+    }
+
+    fn near_miss_json(&self, instance: &str) -> Result<String, InstanceError> {
+        Ok(self.near_miss(&read_instance(self, instance)?))
     }
 
     fn content_key_json(&self, instance: &str) -> Result<u128, InstanceError> {

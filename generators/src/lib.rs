@@ -17,22 +17,25 @@
 #![deny(missing_docs)]
 
 pub mod answer;
+pub mod audit;
 pub mod families;
 mod family;
 pub mod fields;
 pub mod frame;
 mod label;
 pub mod limits;
+mod options;
 pub mod paper;
 pub mod registry;
 pub mod rng;
 mod z3util;
 
 pub use family::{
-    AbductionMode, CertifyError, DynFamily, Family, GenError, GenOptions, InstanceError, Item,
-    ItemCoords, Message, Prompt, PromptStyle, Split, Verdict, certify_item,
+    CertifyError, DynFamily, Family, GenError, GenOptions, InstanceError, Item, ItemCoords,
+    Message, Prompt, PromptStyle, Split, Verdict, certify_item,
 };
 pub use label::{LABEL_VERSION, Label, LabelError};
+pub use options::{FamilyOptions, NoOptions, OptionDoc, OptionSet, OptionsError, parse_value};
 
 /// Revision of what the generators make from given coordinates. Bumped whenever some family's
 /// items for the same (seed, family, level, split, index) change, so that resuming a dataset never

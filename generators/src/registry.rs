@@ -1,4 +1,20 @@
 //! The registry of families: adding a family is one module plus one line in [`FAMILIES`].
+//!
+//! # Adding a family
+//!
+//! 1. Write `generators/src/families/<name>.rs` (or a directory module) with a unit struct and an
+//!    `impl Family` for it: its instance type (what labels carry), its options (a serde struct
+//!    with defaults, keys unique across families; [`crate::NoOptions`] for none), its audit
+//!    [`crate::audit::Tally`], and the methods — generate, check, render, reference answer,
+//!    near miss, judge, certify, canonical text, Parquet fields, instance schema. Declare the
+//!    module in `families/mod.rs`.
+//! 2. Add `&families::<name>::<Type>` to [`FAMILIES`]. That line is the only one outside the
+//!    module: generation, the CLI's option flags, manifests and configuration hashes, Parquet
+//!    columns, labels, scoring and the reward server, `verify`, `audit`, `bench` and the trainer's
+//!    pipeline all walk this list.
+//!
+//! The test-only [`crate::families`]`::parity` family is registered exactly so (under
+//! `#[cfg(test)]`), and `every_family_has_what_the_pipelines_need` walks the list with it in.
 
 use crate::families::abduction::Abduction;
 use crate::families::deduction::Deduction;
@@ -6,7 +22,13 @@ use crate::families::induction::Induction;
 use crate::family::DynFamily;
 
 /// Every family this build has, in canonical order.
-pub static FAMILIES: &[&dyn DynFamily] = &[&Deduction, &Induction, &Abduction];
+pub static FAMILIES: &[&dyn DynFamily] = &[
+    &Deduction,
+    &Induction,
+    &Abduction,
+    #[cfg(test)]
+    &crate::families::parity::Parity,
+];
 
 /// Look a family up by name.
 pub fn family(name: &str) -> Option<&'static dyn DynFamily> {
@@ -20,18 +42,132 @@ pub fn names() -> Vec<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
+    use super::FAMILIES;
+    use crate::audit::AnswerSpread;
+    use crate::{DynFamily, GenOptions, Item, ItemCoords, Label, PromptStyle, Split, Verdict};
+
     #[test]
     fn names_are_unique() {
         let mut names = super::names();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), super::FAMILIES.len());
+        assert_eq!(names.len(), FAMILIES.len());
+    }
+
+    #[test]
+    fn the_test_family_is_registered_like_the_others() {
+        assert_eq!(
+            super::names(),
+            ["deduction", "induction", "abduction", "parity"]
+        );
+    }
+
+    /// Option keys are unique across families (a bare `key=value` names one option, and the
+    /// configuration hash lists them flat), documented one for one, and round-trip.
+    #[test]
+    fn every_familys_options_are_documented_and_distinct() {
+        let mut seen = BTreeSet::new();
+        for family in FAMILIES {
+            let defaults = family.default_options();
+            let keys: BTreeSet<&str> = defaults.json().keys().map(String::as_str).collect();
+            let documented: BTreeSet<&str> = family.option_docs().iter().map(|d| d.key).collect();
+            assert_eq!(keys, documented, "{}", family.name());
+            for key in keys {
+                assert!(
+                    seen.insert(key.to_string()),
+                    "{}: option {key} is another family's",
+                    family.name()
+                );
+            }
+            let json = serde_json::Value::Object(defaults.json().clone());
+            assert_eq!(family.options_from_json(&json).unwrap(), defaults);
+            let mut unknown = defaults.json().clone();
+            unknown.insert("no_such_option".into(), 1.into());
+            assert!(family.options_from_json(&unknown.into()).is_err());
+        }
+    }
+
+    /// The first candidate of a level that lands in `split`.
+    fn first_item(family: &'static dyn DynFamily, level: u8, split: Split) -> Item {
+        (0..2000)
+            .find_map(|index| {
+                let coords = ItemCoords {
+                    seed: 3,
+                    family: family.name(),
+                    level,
+                    split,
+                    index,
+                };
+                family
+                    .candidate(&coords, &GenOptions::default(), PromptStyle::Chat)
+                    .unwrap()
+            })
+            .unwrap_or_else(|| panic!("{} level {level}: no {split} item", family.name()))
+    }
+
+    /// What generation, `verify`, scoring, `audit`, `bench` and the pipeline ask of a family,
+    /// asked of every registered one (the test-only parity family included).
+    #[test]
+    fn every_family_has_what_the_pipelines_need() {
+        for &family in FAMILIES {
+            let name = family.name();
+            let levels = family.levels();
+            assert!(!levels.is_empty(), "{name}");
+            assert!(family.instance_schema().is_object(), "{name}");
+            for level in [*levels.start(), *levels.end()] {
+                assert!(!family.describe_level(level).is_empty());
+                for split in [Split::Train, Split::Test] {
+                    let item = first_item(family, level, split);
+                    assert_eq!((item.family, item.level), (name, level));
+                    assert_eq!(item.fields.len(), family.fields().len(), "{name}");
+                    let Ok(Label::Triad {
+                        family: labelled,
+                        instance,
+                        ..
+                    }) = Label::parse(&item.label)
+                    else {
+                        panic!("{name}: label does not parse: {}", item.label)
+                    };
+                    assert_eq!(labelled.name(), name);
+                    // Scoring: the reference is right, the near miss parses and is wrong.
+                    let judge = |answer: &str| family.judge_json(&instance, answer).unwrap();
+                    assert_eq!(judge(&item.answer), Verdict::Correct, "{name} {level}");
+                    let near_miss = family.near_miss_json(&instance).unwrap();
+                    assert!(
+                        matches!(judge(&near_miss), Verdict::Wrong(_)),
+                        "{name} {level}: near miss {near_miss:?} judged {:?}",
+                        judge(&near_miss)
+                    );
+                    // Verify: certification, the reference and every column rebuilt from the label.
+                    family.certify_json(&instance).unwrap().unwrap();
+                    assert_eq!(family.reference_json(&instance).unwrap(), item.answer);
+                    assert_eq!(family.content_key_json(&instance).unwrap(), item.key);
+                    let rebuilt = family
+                        .rebuild_json(level, &item.label, &instance, PromptStyle::Chat)
+                        .unwrap();
+                    assert_eq!(
+                        (rebuilt.prompt, rebuilt.answer, rebuilt.fields, rebuilt.key),
+                        (item.prompt, item.answer, item.fields, item.key)
+                    );
+                    // Audit: the family's tally takes the instance and reports shortcuts.
+                    let mut tally = family.tally();
+                    assert!(tally.add_json(&instance), "{name}");
+                    assert!(!tally.add_json("{}"), "{name}: a non-instance is skipped");
+                    let findings = tally.finish(AnswerSpread {
+                        most_common: 1,
+                        total: 1,
+                    });
+                    assert!(!findings.shortcuts.is_empty(), "{name}");
+                }
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod level_tests {
-    use crate::GenOptions;
     use crate::family::GenError;
     use crate::rng::Draw;
 
@@ -41,18 +177,17 @@ mod level_tests {
         use crate::Family;
         use crate::families::{abduction::Abduction, deduction::Deduction, induction::Induction};
         let mut draw = Draw::from_seed_bytes([1; 32]);
-        let options = GenOptions::default();
         for level in [0, 11, 255] {
             assert!(matches!(
-                Deduction.generate(level, &options, &mut draw),
+                Deduction.generate(level, &Default::default(), &mut draw),
                 Err(GenError::NoSuchLevel { .. })
             ));
             assert!(matches!(
-                Induction.generate(level, &options, &mut draw),
+                Induction.generate(level, &Default::default(), &mut draw),
                 Err(GenError::NoSuchLevel { .. })
             ));
             assert!(matches!(
-                Abduction.generate(level, &options, &mut draw),
+                Abduction.generate(level, &Default::default(), &mut draw),
                 Err(GenError::NoSuchLevel { .. })
             ));
         }

@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use triad_generators::{DynFamily, GenOptions, Item, ItemCoords, PromptStyle, Split, certify_item};
+use triad_generators::{
+    DynFamily, GenOptions, Item, ItemCoords, OptionSet, PromptStyle, Split, certify_item,
+};
 
 use super::manifest::{Manifest, ShardEntry, StreamEntry};
 use super::shard::{self, Row};
@@ -51,7 +53,7 @@ pub struct GenerateConfig {
     pub style: PromptStyle,
     /// Rows per shard.
     pub shard_rows: u64,
-    /// Generation options (unsat ratio, certification).
+    /// Generation options: certification, and each family's own (validated when they are set).
     pub options: GenOptions,
     /// Replace shards of another configuration instead of refusing.
     pub overwrite: bool,
@@ -73,12 +75,6 @@ impl GenerateConfig {
         }
         if self.levels.is_empty() {
             return invalid("no levels to generate".into());
-        }
-        if !(0.0..=1.0).contains(&self.options.unsat_ratio) {
-            return invalid(format!(
-                "unsat_ratio {} is outside 0..=1",
-                self.options.unsat_ratio
-            ));
         }
         for family in &self.families {
             let range = family.levels();
@@ -133,8 +129,7 @@ impl StreamSpec<'_> {
             &StreamKey {
                 seed: config.seed,
                 style: config.style,
-                unsat_ratio: config.options.unsat_ratio,
-                abduction_mode: config.options.abduction_mode,
+                options: config.options.families.clone(),
                 shard_rows: config.shard_rows,
             },
             self.family.name(),
@@ -149,8 +144,7 @@ impl StreamSpec<'_> {
 pub(crate) struct StreamKey {
     pub seed: u64,
     pub style: PromptStyle,
-    pub unsat_ratio: f64,
-    pub abduction_mode: triad_generators::AbductionMode,
+    pub options: OptionSet,
     pub shard_rows: u64,
 }
 
@@ -160,8 +154,7 @@ impl StreamKey {
         StreamKey {
             seed: manifest.seed,
             style: manifest.prompt_style,
-            unsat_ratio: manifest.unsat_ratio,
-            abduction_mode: manifest.abduction_mode,
+            options: manifest.options.clone(),
             shard_rows: manifest.shard_rows,
         }
     }
@@ -176,19 +169,26 @@ pub(crate) fn stream_config_hash(
     split: Split,
     requested: u64,
 ) -> String {
-    let description = serde_json::json!({
+    let mut description = serde_json::json!({
         "format_version": FORMAT_VERSION,
         "generators": triad_generators::OUTPUT_REVISION,
         "seed": key.seed,
         "style": key.style,
-        "unsat_ratio": key.unsat_ratio,
-        "abduction_mode": key.abduction_mode,
         "shard_rows": key.shard_rows,
         "family": family,
         "level": level,
         "split": split,
         "requested": requested,
     });
+    // Every option of every family, each under its own key (keys are unique across families and
+    // never one of the keys above: the registry tests and `option_keys_leave_the_hash_keys_alone`
+    // hold it). Listing them flat keeps the hash of a dataset made before options moved into
+    // the families what it was.
+    if let serde_json::Value::Object(map) = &mut description {
+        for (option, value) in key.options.flat() {
+            map.insert(option.to_string(), value.clone());
+        }
+    }
     hex::encode(&Sha256::digest(description.to_string().as_bytes())[..16])
 }
 
@@ -726,11 +726,10 @@ mod tests {
     #[test]
     fn bad_configurations_are_refused_before_anything_is_written() {
         assert!(config().validate().is_ok());
-        let bad: [fn(&mut GenerateConfig); 6] = [
+        let bad: [fn(&mut GenerateConfig); 5] = [
             |c| c.shard_rows = 0,
             |c| c.families.clear(),
             |c| c.levels = vec![11],
-            |c| c.options.unsat_ratio = 1.5,
             |c| c.worker = Some((3, 3)),
             |c| c.worker = Some((0, 0)),
         ];
@@ -740,6 +739,60 @@ mod tests {
             assert!(super::generate(&c).is_err(), "case {i}");
             assert!(!c.out.exists(), "case {i} wrote {}", c.out.display());
         }
+    }
+
+    /// An option named like one of the hash's own keys would overwrite it.
+    #[test]
+    fn option_keys_leave_the_hash_keys_alone() {
+        let key = super::StreamKey {
+            seed: 1,
+            style: triad_generators::PromptStyle::Chat,
+            options: triad_generators::OptionSet::default(),
+            shard_rows: 1,
+        };
+        let own = [
+            "format_version",
+            "generators",
+            "seed",
+            "style",
+            "shard_rows",
+            "family",
+            "level",
+            "split",
+            "requested",
+        ];
+        for (option, _) in key.options.flat() {
+            assert!(!own.contains(&option), "{option}");
+        }
+    }
+
+    /// The hash of the default configuration is the one datasets were stamped with before each
+    /// family owned its options (`unsat_ratio` and `abduction_mode` were fields of their own).
+    #[test]
+    fn the_configuration_hash_is_unchanged_by_the_options_redesign() {
+        // `triad generate --levels 1-10 --train 40 --test 10 --shard-rows 25` before the change.
+        let mut key = super::StreamKey {
+            seed: 42,
+            style: triad_generators::PromptStyle::Chat,
+            options: triad_generators::OptionSet::default(),
+            shard_rows: 25,
+        };
+        let hash = |key: &super::StreamKey, requested| {
+            super::stream_config_hash(
+                key,
+                "deduction",
+                1,
+                triad_generators::Split::Train,
+                requested,
+            )
+        };
+        assert_eq!(hash(&key, 40), "a20c0df627ec4dcfdf10bfa7e9a32849");
+        // `… --train 60 --test 20 --unsat-ratio 0.3 --abduction-mode mixed --prompt-style paper`.
+        key.style = triad_generators::PromptStyle::Paper;
+        key.shard_rows = 10_000;
+        key.options.set("unsat_ratio=0.3").unwrap();
+        key.options.set("abduction_mode=mixed").unwrap();
+        assert_eq!(hash(&key, 60), "f4a86727aee50a745b8cfde0b7aab941");
     }
 
     #[test]

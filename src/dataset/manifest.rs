@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use triad_generators::{AbductionMode, PromptStyle, Split};
+use triad_generators::{OptionSet, PromptStyle, Split};
 
 use super::{DatasetError, FORMAT_VERSION};
 
@@ -15,6 +15,7 @@ pub const MAX_MANIFEST_BYTES: u64 = 256 << 20;
 
 /// The manifest of a dataset directory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StoredManifest")]
 pub struct Manifest {
     /// Always `triad-dataset`.
     pub format: String,
@@ -26,17 +27,66 @@ pub struct Manifest {
     pub seed: u64,
     /// The prompt style.
     pub prompt_style: PromptStyle,
-    /// Fraction of unsatisfiable deduction items.
-    pub unsat_ratio: f64,
-    /// The abduction question asked.
-    #[serde(default)]
-    pub abduction_mode: AbductionMode,
+    /// Every family's generation options, `{family: {key: value}}`.
+    pub options: OptionSet,
     /// Rows per shard.
     pub shard_rows: u64,
     /// One entry per (family, level, split).
     pub streams: Vec<StreamEntry>,
     /// Rows in all shards.
     pub total_rows: u64,
+}
+
+/// A manifest as stored: the current layout, or the one before families owned their options,
+/// which kept each option as a top-level field (`"unsat_ratio": 0.0`). Shards and configuration
+/// hashes are the same under both, so such a dataset still verifies, audits and resumes.
+#[derive(Deserialize)]
+struct StoredManifest {
+    format: String,
+    format_version: u32,
+    triad_version: String,
+    seed: u64,
+    prompt_style: PromptStyle,
+    #[serde(default)]
+    options: Option<OptionSet>,
+    shard_rows: u64,
+    streams: Vec<StreamEntry>,
+    total_rows: u64,
+    /// Top-level fields of the earlier layout: option keys are read into `options`.
+    #[serde(flatten)]
+    other: serde_json::Map<String, serde_json::Value>,
+}
+
+impl TryFrom<StoredManifest> for Manifest {
+    type Error = String;
+
+    fn try_from(stored: StoredManifest) -> Result<Manifest, String> {
+        let options = match stored.options {
+            Some(options) => options,
+            None => {
+                let mut options = OptionSet::default();
+                for (key, value) in stored.other {
+                    if options.has_key(&key) {
+                        options
+                            .set_json(None, &key, value)
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+                options
+            }
+        };
+        Ok(Manifest {
+            format: stored.format,
+            format_version: stored.format_version,
+            triad_version: stored.triad_version,
+            seed: stored.seed,
+            prompt_style: stored.prompt_style,
+            options,
+            shard_rows: stored.shard_rows,
+            streams: stored.streams,
+            total_rows: stored.total_rows,
+        })
+    }
 }
 
 /// The shards of one (family, level, split).
@@ -89,8 +139,7 @@ impl Manifest {
             triad_version: env!("CARGO_PKG_VERSION").into(),
             seed,
             prompt_style,
-            unsat_ratio: options.unsat_ratio,
-            abduction_mode: options.abduction_mode,
+            options: options.families.clone(),
             shard_rows,
             streams: Vec::new(),
             total_rows: 0,
@@ -153,15 +202,13 @@ impl Manifest {
             (
                 m.seed,
                 m.prompt_style,
-                m.unsat_ratio,
-                m.abduction_mode,
+                &m.options,
                 m.shard_rows,
                 m.format_version,
             ) == (
                 first.seed,
                 first.prompt_style,
-                first.unsat_ratio,
-                first.abduction_mode,
+                &first.options,
                 first.shard_rows,
                 first.format_version,
             )
@@ -192,4 +239,29 @@ impl Manifest {
 /// The partial manifest of worker `index` of `count`.
 pub fn worker_file(index: u64, count: u64) -> String {
     format!("manifest.worker-{index:05}-of-{count:05}.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Manifest;
+
+    /// A manifest written before families owned their options kept them as top-level fields;
+    /// it reads into the same options (its shards and hashes are unchanged).
+    #[test]
+    fn a_manifest_of_the_earlier_layout_reads_its_options() {
+        let earlier = r#"{"format":"triad-dataset","format_version":1,"triad_version":"0.1.0",
+            "seed":42,"prompt_style":"chat","unsat_ratio":0.3,"abduction_mode":"mixed",
+            "shard_rows":10,"streams":[],"total_rows":0}"#;
+        let manifest: Manifest = serde_json::from_str(earlier).unwrap();
+        let mut expected = triad_generators::OptionSet::default();
+        expected.set("unsat_ratio=0.3").unwrap();
+        expected.set("abduction_mode=mixed").unwrap();
+        assert_eq!(manifest.options, expected);
+        // Written back in the current layout, it reads the same.
+        let again: Manifest =
+            serde_json::from_str(&serde_json::to_string(&manifest).unwrap()).unwrap();
+        assert_eq!(again, manifest);
+        let bad = earlier.replace("0.3", "3.0");
+        assert!(serde_json::from_str::<Manifest>(&bad).is_err());
+    }
 }

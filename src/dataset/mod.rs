@@ -102,6 +102,18 @@ pub enum DatasetError {
     /// Something on disk is not what triad wrote.
     #[error("{0}")]
     Invalid(String),
+    /// A shard's row (or column) is not of the row schema.
+    #[error("{}{}: column `{column}`: {message}", path.display(), row.map(|r| format!(" row {r}")).unwrap_or_default())]
+    Row {
+        /// The shard.
+        path: PathBuf,
+        /// The row within the shard, when one row is at fault.
+        row: Option<u64>,
+        /// The column (`extra_info.split`).
+        column: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// JSON (manifest) error.
     #[error("{path}: {source}")]
     Json {

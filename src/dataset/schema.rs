@@ -13,40 +13,7 @@ use serde_json::{Value, json};
 use triad_generators::fields::{FieldKind, FieldSpec};
 use triad_generators::registry;
 
-/// Documentation of the fixed columns, in order.
-pub const FIXED_COLUMNS: &[(&str, &str)] = &[
-    (
-        "data_source",
-        "`triad/<family>`: verl's reward dispatch key",
-    ),
-    (
-        "prompt",
-        "chat messages [{role, content}]; the paper style is one user message holding the pre-rendered Qwen string",
-    ),
-    ("ability", "the family name"),
-    (
-        "reward_model",
-        "{style: \"rule\", ground_truth: <label JSON>} as verl expects",
-    ),
-    (
-        "extra_info",
-        "{split, index, family, level, id, candidate}: provenance; `candidate` is the item's index in its seeded stream",
-    ),
-    (
-        "label",
-        "the self-contained label JSON (same as reward_model.ground_truth), for OpenRLHF --data.label_key label",
-    ),
-    (
-        "id",
-        "content hash (32 hex digits): equal ids are the same task",
-    ),
-    ("family", "deduction | induction | abduction"),
-    ("level", "1–5 paper-compatible, 6–10 extended"),
-    (
-        "answer",
-        "the reference answer text (what goes inside <answer>…</answer>); an SFT target",
-    ),
-];
+pub use super::shard::{FIXED_COLUMNS, FixedColumn};
 
 fn utf8(name: &str) -> Field {
     Field::new(name, DataType::Utf8, false)
@@ -104,26 +71,7 @@ pub fn family_fields(specs: &[FieldSpec]) -> Fields {
 
 /// The row schema.
 pub fn row_schema() -> SchemaRef {
-    let mut fields = vec![
-        utf8("data_source"),
-        Field::new(
-            "prompt",
-            DataType::List(list_item(DataType::Struct(message_fields()), false)),
-            false,
-        ),
-        utf8("ability"),
-        Field::new(
-            "reward_model",
-            DataType::Struct(reward_model_fields()),
-            false,
-        ),
-        Field::new("extra_info", DataType::Struct(extra_info_fields()), false),
-        utf8("label"),
-        utf8("id"),
-        utf8("family"),
-        int64("level"),
-        utf8("answer"),
-    ];
+    let mut fields: Vec<Field> = FIXED_COLUMNS.iter().map(FixedColumn::field).collect();
     for family in registry::FAMILIES {
         fields.push(Field::new(
             family.name(),
@@ -159,8 +107,8 @@ pub fn describe() -> Value {
     for field in schema.fields() {
         let doc = FIXED_COLUMNS
             .iter()
-            .find(|(name, _)| name == field.name())
-            .map(|(_, doc)| doc.to_string())
+            .find(|c| c.name == field.name())
+            .map(|c| c.doc.to_string())
             .unwrap_or_else(|| {
                 format!(
                     "the {} instance, null on other families' rows",

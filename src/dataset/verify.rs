@@ -27,14 +27,14 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, RecordBatch};
 use rayon::prelude::*;
 use triad_generators::rng::split_of_key;
 use triad_generators::{Label, PromptStyle, Split, Verdict};
 
 use super::generate::{StreamKey, shard_file_name, stream_config_hash};
 use super::manifest::{Manifest, ShardEntry};
-use super::shard::{self, Row, string_column};
+use super::shard::{self, Row, RowBatch, RowError, ShardRows, StoredRow};
 use super::{DatasetError, hash128};
 use crate::reward::{self, Preset};
 
@@ -64,84 +64,8 @@ pub struct VerifyReport {
     pub problems: Vec<Problem>,
 }
 
-/// The row fields verification needs.
-struct RowView {
-    id: String,
-    label: String,
-    ground_truth: String,
-    family: String,
-    level: i64,
-    split: String,
-    answer: String,
-    prompt_tail: String,
-    candidate: i64,
-}
-
-fn rows_of(batch: &RecordBatch) -> Result<Vec<RowView>, String> {
-    let column =
-        |name: &str| string_column(batch, name).ok_or_else(|| format!("no string column `{name}`"));
-    let (ids, labels, families, answers) = (
-        column("id")?,
-        column("label")?,
-        column("family")?,
-        column("answer")?,
-    );
-    let levels = batch
-        .column_by_name("level")
-        .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int64Type>())
-        .ok_or("no int64 column `level`")?;
-    let child = |column: &str, field: &str| {
-        batch
-            .column_by_name(column)
-            .and_then(|c| c.as_struct_opt())
-            .and_then(|s| s.column_by_name(field))
-            .and_then(|c| c.as_string_opt::<i32>())
-            .cloned()
-            .ok_or_else(|| format!("no `{column}.{field}`"))
-    };
-    let truths = child("reward_model", "ground_truth")?;
-    let splits = child("extra_info", "split")?;
-    let candidates = batch
-        .column_by_name("extra_info")
-        .and_then(|c| c.as_struct_opt())
-        .and_then(|s| s.column_by_name("candidate"))
-        .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int64Type>())
-        .cloned()
-        .ok_or("no int64 `extra_info.candidate`")?;
-    let prompts = batch
-        .column_by_name("prompt")
-        .and_then(|c| c.as_list_opt::<i32>())
-        .ok_or("no `prompt` list")?;
-    (0..batch.num_rows())
-        .map(|i| {
-            let messages = prompts.value(i);
-            let contents = messages
-                .as_struct_opt()
-                .and_then(|s| s.column_by_name("content"))
-                .and_then(|c| c.as_string_opt::<i32>())
-                .ok_or("prompt messages lack `content`")?;
-            let tail = if contents.is_empty() {
-                String::new()
-            } else {
-                contents.value(contents.len() - 1).to_string()
-            };
-            Ok(RowView {
-                id: ids.value(i).to_string(),
-                label: labels.value(i).to_string(),
-                ground_truth: truths.value(i).to_string(),
-                family: families.value(i).to_string(),
-                level: levels.value(i),
-                split: splits.value(i).to_string(),
-                answer: answers.value(i).to_string(),
-                prompt_tail: tail,
-                candidate: candidates.value(i),
-            })
-        })
-        .collect()
-}
-
 /// Check one row; returns what is wrong with it.
-fn check_row(row: &RowView, expected_split: &str, certify: bool) -> Vec<String> {
+fn check_row(row: &StoredRow, expected_split: Split, certify: bool) -> Vec<String> {
     let mut problems = Vec::new();
     if row.label != row.ground_truth {
         problems.push("label differs from reward_model.ground_truth".to_string());
@@ -166,7 +90,7 @@ fn check_row(row: &RowView, expected_split: &str, certify: bool) -> Vec<String> 
         }
     };
     let (family, level, instance) = label;
-    if family.name() != row.family || i64::from(level) != row.level {
+    if family.name() != row.family || level != row.level {
         problems.push(format!(
             "label says {} level {level}, row says {} level {}",
             family.name(),
@@ -176,7 +100,7 @@ fn check_row(row: &RowView, expected_split: &str, certify: bool) -> Vec<String> 
     }
     match family.content_key_json(&instance) {
         Ok(key) if format!("{key:032x}") == row.id => {
-            if split_of_key(key).name() != expected_split {
+            if split_of_key(key) != expected_split {
                 problems.push(format!(
                     "content belongs to the {} split",
                     split_of_key(key).name()
@@ -201,7 +125,7 @@ fn check_row(row: &RowView, expected_split: &str, certify: bool) -> Vec<String> 
         Ok(other) => problems.push(format!("reference answer judged {other:?}")),
         Err(e) => problems.push(format!("instance unreadable: {e}")),
     }
-    let think = if reward::prompt_prefills_think(&row.prompt_tail) {
+    let think = if reward::prompt_prefills_think(row.prompt_tail()) {
         ""
     } else {
         "<think>"
@@ -210,7 +134,12 @@ fn check_row(row: &RowView, expected_split: &str, certify: bool) -> Vec<String> 
         "{think}checking</think>\n<answer>\n{}\n</answer>",
         row.answer
     );
-    let scored = reward::score(&response, &row.label, Some(&row.prompt_tail), Preset::Paper);
+    let scored = reward::score(
+        &response,
+        &row.label,
+        Some(row.prompt_tail()),
+        Preset::Paper,
+    );
     if scored.score != 3.0 {
         problems.push(format!(
             "reference answer scores {} ({:?})",
@@ -248,7 +177,7 @@ impl FirstSeen {
 
 /// The row a generator would have written for this label at this place: every column rebuilt
 /// from the label alone (the candidate index, a seed coordinate, is taken from the row).
-fn expected_row(row: &RowView, split: Split, index: u64, style: PromptStyle) -> Option<Row> {
+fn expected_row(row: &StoredRow, split: Split, index: u64, style: PromptStyle) -> Option<Row> {
     let Ok(Label::Triad {
         family,
         level,
@@ -265,7 +194,7 @@ fn expected_row(row: &RowView, split: Split, index: u64, style: PromptStyle) -> 
         item,
         split,
         index,
-        candidate: u64::try_from(row.candidate).ok()?,
+        candidate: row.candidate,
     })
 }
 
@@ -293,7 +222,7 @@ fn column_problem(column: &str, style: PromptStyle) -> String {
 /// `check_row`, which names that.
 fn compare_columns(
     batch: &RecordBatch,
-    rows: &[RowView],
+    rows: &[Result<StoredRow, RowError>],
     split: Split,
     first_index: u64,
     style: PromptStyle,
@@ -301,9 +230,13 @@ fn compare_columns(
     let rebuilt: Vec<Option<Row>> = rows
         .par_iter()
         .enumerate()
-        .map(|(i, row)| expected_row(row, split, first_index + i as u64, style))
+        .map(|(i, row)| {
+            let row = row.as_ref().ok()?;
+            expected_row(row, split, first_index + i as u64, style)
+        })
         .collect();
-    // Rows whose label cannot be read have nothing to compare with (check_row names them).
+    // Rows that do not decode or whose label cannot be read have nothing to compare with
+    // (check_row names them).
     let positions: Vec<usize> = (0..rows.len()).filter(|&i| rebuilt[i].is_some()).collect();
     let expected_rows: Vec<Row> = rebuilt.into_iter().flatten().collect();
     if expected_rows.is_empty() {
@@ -543,7 +476,7 @@ fn verify_shard(
             return;
         }
     }
-    let (footer, batches) = match shard::open_shard(&path) {
+    let (footer, batches) = match ShardRows::open(&path) {
         Ok(opened) => opened,
         Err(e) => {
             report
@@ -559,24 +492,29 @@ fn verify_shard(
             context.config
         )));
     }
-    let split_name = context.split.name();
     let mut rows_in_shard = 0u64;
     for batch in batches {
-        let read = batch
-            .map_err(|e| e.to_string())
-            .and_then(|b| rows_of(&b).map(|rows| (b, rows)));
-        let (batch, rows) = match read {
+        let RowBatch { batch, rows, .. } = match batch {
             Ok(read) => read,
             Err(e) => {
+                let what = match e {
+                    DatasetError::Row {
+                        column, message, ..
+                    } => format!("column `{column}`: {message}"),
+                    other => other.to_string(),
+                };
                 report.problems.push(problem(format!(
-                    "unreadable after row {rows_in_shard}: {e}"
+                    "unreadable after row {rows_in_shard}: {what}"
                 )));
                 return;
             }
         };
         let row_problems: Vec<Vec<String>> = rows
             .par_iter()
-            .map(|row| check_row(row, split_name, context.certify))
+            .map(|row| match row {
+                Ok(row) => check_row(row, context.split, context.certify),
+                Err(e) => vec![format!("column `{}`: {}", e.column, e.message)],
+            })
             .collect();
         let columns = match compare_columns(
             &batch,
@@ -606,6 +544,7 @@ fn verify_shard(
                     message,
                 });
             }
+            let Ok(row) = row else { continue };
             if let Some((shard, row_index)) = first_seen.insert(&row.id, at) {
                 report.problems.push(Problem {
                     location,

@@ -79,6 +79,14 @@ else:
         edited = message["content"].replace("∧", "∨", 1)
         message["content"] = edited if edited != message["content"] else edited + "\n  - (A ∨ ¬A)"
         print(f"row {target}")
+    elif kind == "edit-split":
+        target = 1
+        rows[target]["extra_info"]["split"] = "bogus"
+        print(f"row {target}")
+    elif kind == "edit-level":
+        target = 1
+        rows[target]["level"] = 300
+        print(f"row {target}")
     elif kind == "edit-instance":
         target = 2
         formulas = rows[target]["deduction"]["formulas"]

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use candle_core::Device;
 use clap::{Args, Parser, Subcommand};
+use triad::generators::Split;
 use triad::reward::Preset;
 use triad_trainer::advantage::Estimator;
 use triad_trainer::data::{Selection, Task, load_tasks};
@@ -80,9 +81,9 @@ struct DataArgs {
 }
 
 impl DataArgs {
-    fn load(&self, split: &str) -> Result<Vec<Task>> {
+    fn load(&self, split: Split) -> Result<Vec<Task>> {
         let selection = Selection {
-            split: split.to_string(),
+            split,
             families: self.families.iter().cloned().collect::<BTreeSet<_>>(),
             levels: self
                 .levels
@@ -331,8 +332,8 @@ struct EvalArgs {
     #[command(flatten)]
     data: DataArgs,
     /// The split to evaluate.
-    #[arg(long, default_value = "test")]
-    split: String,
+    #[arg(long, value_enum, default_value = "test")]
+    split: Split,
     /// Longest response in tokens.
     #[arg(long, default_value_t = 64)]
     max_new_tokens: usize,
@@ -356,7 +357,7 @@ struct PlotArgs {
 }
 
 fn run_init(args: &InitArgs) -> Result<()> {
-    let tasks = args.data.load("train")?;
+    let tasks = args.data.load(Split::Train)?;
     let policy = init_for_tasks(
         &args.size,
         &tasks,
@@ -402,7 +403,7 @@ fn start_policy(
 
 fn run_sft(args: &SftArgs) -> Result<()> {
     let device = args.device.device()?;
-    let tasks = args.data.load("train")?;
+    let tasks = args.data.load(Split::Train)?;
     let policy = start_policy(
         args.model.as_deref(),
         args.init.as_deref(),
@@ -434,7 +435,7 @@ fn run_sft(args: &SftArgs) -> Result<()> {
 
 fn run_rl(args: &RlArgs) -> Result<()> {
     let device = args.device.device()?;
-    let tasks = args.data.load("train")?;
+    let tasks = args.data.load(Split::Train)?;
     let policy = Policy::load(&args.model, &device)
         .with_context(|| format!("loading {}", args.model.display()))?;
     let levels = if args.curriculum.is_empty() {
@@ -499,7 +500,7 @@ fn run_merge(args: &MergeArgs) -> Result<()> {
 
 fn run_eval(args: &EvalArgs) -> Result<()> {
     let device = args.device.device()?;
-    let tasks = args.data.load(&args.split)?;
+    let tasks = args.data.load(args.split)?;
     let policy = Policy::load(&args.model, &device)
         .with_context(|| format!("loading {}", args.model.display()))?;
     let report = eval::evaluate(

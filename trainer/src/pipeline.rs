@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
+use triad::generators::Split;
 use triad::reward::Preset;
 
 use crate::TrainError;
@@ -29,8 +30,10 @@ use crate::run::RunDir;
 use crate::sample::SampleOptions;
 use crate::sft::SftOptions;
 
-/// The families, in the paper's order (deduction, induction, abduction).
-pub const FAMILIES: [&str; 3] = ["deduction", "induction", "abduction"];
+/// The families the pipeline trains specialists of: every family in the registry, in its order.
+pub fn families() -> Vec<&'static str> {
+    triad::generators::registry::names()
+}
 
 /// The data the pipeline generates.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -206,15 +209,16 @@ impl PipelineConfig {
                 "levels and domain.levels must not be empty".into(),
             ));
         }
-        for family in FAMILIES {
-            if !self.merge.weights.contains_key(family) {
+        let families = families();
+        for family in &families {
+            if !self.merge.weights.contains_key(*family) {
                 return Err(TrainError::Invalid(format!(
                     "merge.weights has no weight for {family}"
                 )));
             }
         }
         for family in self.merge.weights.keys().chain(&self.domain.families) {
-            if !FAMILIES.contains(&family.as_str()) {
+            if !families.contains(&family.as_str()) {
                 return Err(TrainError::Invalid(format!("unknown family {family:?}")));
             }
         }
@@ -249,19 +253,23 @@ pub struct PipelineReport {
 impl PipelineReport {
     /// A Markdown table shaped like the paper's Tables 1–2.
     pub fn markdown(&self) -> String {
-        let mut out = String::from(
-            "| model | deduction | induction | abduction | family avg | domain (held out) | overall avg |\n|---|---|---|---|---|---|---|\n",
-        );
+        let families = families();
+        let mut out = String::from("| model |");
+        for family in &families {
+            out.push_str(&format!(" {family} |"));
+        }
+        out.push_str(" family avg | domain (held out) | overall avg |\n|---|");
+        out.push_str(&"---|".repeat(families.len() + 3));
+        out.push('\n');
         for r in &self.rows {
+            out.push_str(&format!("| {} |", r.model));
+            for family in &families {
+                let accuracy = r.families.get(*family).copied().unwrap_or(0.0);
+                out.push_str(&format!(" {accuracy:.3} |"));
+            }
             out.push_str(&format!(
-                "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
-                r.model,
-                r.families["deduction"],
-                r.families["induction"],
-                r.families["abduction"],
-                r.family_average,
-                r.domain,
-                r.overall
+                " {:.3} | {:.3} | {:.3} |\n",
+                r.family_average, r.domain, r.overall
             ));
         }
         out
@@ -293,10 +301,7 @@ fn log(message: &str) {
 fn make_data(config: &PipelineConfig, layout: &Layout) -> Result<(), TrainError> {
     let mut levels: BTreeSet<u8> = config.levels.iter().copied().collect();
     levels.extend(&config.domain.levels);
-    let families = FAMILIES
-        .iter()
-        .map(|n| triad::generators::registry::family(n).expect("a registered family"))
-        .collect();
+    let families = triad::generators::registry::FAMILIES.to_vec();
     let generate = triad::dataset::GenerateConfig {
         out: layout.data(),
         families,
@@ -317,7 +322,7 @@ fn make_data(config: &PipelineConfig, layout: &Layout) -> Result<(), TrainError>
 
 fn select(
     layout: &Layout,
-    split: &str,
+    split: Split,
     families: &[&str],
     levels: &[u8],
     limit: Option<usize>,
@@ -325,7 +330,7 @@ fn select(
     load_tasks(
         &layout.data(),
         &Selection {
-            split: split.into(),
+            split,
             families: families.iter().map(|f| f.to_string()).collect(),
             levels: levels.iter().copied().collect(),
             per_level: limit,
@@ -374,7 +379,7 @@ fn make_base(
     }
     let dir = layout.stage("base");
     let run = RunDir::create(&dir)?;
-    let tasks = select(layout, "train", &FAMILIES, &config.levels, None)?;
+    let tasks = select(layout, Split::Train, &families(), &config.levels, None)?;
     let options = SftOptions {
         steps: config.base.sft_steps,
         batch_size: config.base.sft_batch_size,
@@ -486,11 +491,17 @@ fn evaluate_stage(
     }
     let policy = Policy::load(model, device)?;
     let sampler = policy.untracked()?;
-    let families = select(layout, "test", &FAMILIES, &config.levels, config.eval_limit)?;
+    let families = select(
+        layout,
+        Split::Test,
+        &families(),
+        &config.levels,
+        config.eval_limit,
+    )?;
     let domain_families: Vec<&str> = config.domain.families.iter().map(String::as_str).collect();
     let domain = select(
         layout,
-        "test",
+        Split::Test,
         &domain_families,
         &config.domain.levels,
         config.eval_limit,
@@ -512,12 +523,13 @@ fn evaluate_stage(
 }
 
 fn report_row(model: &str, families: &EvalReport, domain: &EvalReport) -> ReportRow {
-    let by_family: BTreeMap<String, f64> = FAMILIES
+    let names = self::families();
+    let by_family: BTreeMap<String, f64> = names
         .iter()
         .map(|f| (f.to_string(), families.family_accuracy(f).unwrap_or(0.0)))
         .collect();
-    let family_average = by_family.values().sum::<f64>() / FAMILIES.len() as f64;
-    let overall = (by_family.values().sum::<f64>() + domain.accuracy) / (FAMILIES.len() + 1) as f64;
+    let family_average = by_family.values().sum::<f64>() / names.len() as f64;
+    let overall = (by_family.values().sum::<f64>() + domain.accuracy) / (names.len() + 1) as f64;
     ReportRow {
         model: model.into(),
         families: by_family,
@@ -547,7 +559,7 @@ fn curves(layout: &Layout) -> Vec<Panel> {
     }
     panels.push(Panel {
         title: "specialists: RL reward".into(),
-        series: FAMILIES
+        series: families()
             .iter()
             .map(|f| {
                 (
@@ -611,8 +623,8 @@ pub fn run(
     rows.push(report_row("base", &f, &d));
 
     let mut specialists = Vec::new();
-    for (i, family) in FAMILIES.iter().enumerate() {
-        let tasks = select(&layout, "train", &[family], &config.levels, None)?;
+    for (i, family) in families().into_iter().enumerate() {
+        let tasks = select(&layout, Split::Train, &[family], &config.levels, None)?;
         let options = rl_options(
             &config.specialist,
             config.levels.clone(),
@@ -626,7 +638,10 @@ pub fn run(
     }
 
     let merged = layout.stage("merged");
-    let weights: Vec<f64> = FAMILIES.iter().map(|f| config.merge.weights[*f]).collect();
+    let weights: Vec<f64> = families()
+        .iter()
+        .map(|f| config.merge.weights[*f])
+        .collect();
     if !same_merge(&merged, &specialists, &weights, config.merge.normalize) {
         let summary = crate::merge::merge(&specialists, &weights, config.merge.normalize, &merged)?;
         log(&format!(
@@ -640,7 +655,7 @@ pub fn run(
     let domain_families: Vec<&str> = config.domain.families.iter().map(String::as_str).collect();
     let domain_tasks = select(
         &layout,
-        "train",
+        Split::Train,
         &domain_families,
         &config.domain.levels,
         None,

@@ -3,3 +3,5 @@
 pub mod abduction;
 pub mod deduction;
 pub mod induction;
+#[cfg(test)]
+pub mod parity;

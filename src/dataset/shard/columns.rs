@@ -1,5 +1,5 @@
-//! The row layout: one Arrow record batch from rows, column by column, in `schema::row_schema`'s
-//! order.
+//! The row layout: [`FIXED_COLUMNS`], the one table of the columns every row has (the schema,
+//! the writer and the published schema file all read it), then one struct column per family.
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use arrow::array::{
     StringArray, StringBuilder, StructArray,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Field};
 use triad_generators::fields::{FieldKind, FieldValue};
 use triad_generators::{Item, Split, registry};
 
@@ -59,17 +59,11 @@ fn reward_models(rows: &[Row]) -> ArrayRef {
 fn extra_infos(rows: &[Row], ids: &[String]) -> ArrayRef {
     let columns: Vec<ArrayRef> = vec![
         strings(rows.iter().map(|r| r.split.name())),
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| r.index as i64),
-        )),
+        int64s(rows.iter().map(|r| r.index as i64)),
         strings(rows.iter().map(|r| r.item.family)),
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| i64::from(r.item.level)),
-        )),
+        int64s(rows.iter().map(|r| i64::from(r.item.level))),
         strings(ids.iter().map(String::as_str)),
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| r.candidate as i64),
-        )),
+        int64s(rows.iter().map(|r| r.candidate as i64)),
     ];
     Arc::new(StructArray::new(schema::extra_info_fields(), columns, None))
 }
@@ -167,29 +161,117 @@ fn family_column(family: &dyn triad_generators::DynFamily, rows: &[Row]) -> Arra
     ))
 }
 
-/// Build the record batch of a shard.
-pub fn record_batch(rows: &[Row]) -> Result<RecordBatch, DatasetError> {
-    let ids: Vec<String> = rows.iter().map(|r| r.item.id()).collect();
-    let mut columns: Vec<ArrayRef> = vec![
-        strings(
-            rows.iter()
-                .map(|r| format!("triad/{}", r.item.family))
-                .collect::<Vec<_>>()
+/// The rows of one batch being written, with their ids (computed once, used by two columns).
+pub struct Batch<'a> {
+    rows: &'a [Row],
+    ids: Vec<String>,
+}
+
+/// One of the columns every row has, before the families' own: everything about it in one
+/// place — the schema, the writer and `schemas/row.schema.json` all read this table.
+pub struct FixedColumn {
+    /// Column name.
+    pub name: &'static str,
+    /// What it holds, for the published schema.
+    pub doc: &'static str,
+    data_type: fn() -> DataType,
+    fill: fn(&Batch<'_>) -> ArrayRef,
+}
+
+impl FixedColumn {
+    /// The column's Arrow field (fixed columns are never null).
+    pub fn field(&self) -> Field {
+        Field::new(self.name, (self.data_type)(), false)
+    }
+}
+
+fn int64s(values: impl Iterator<Item = i64>) -> ArrayRef {
+    Arc::new(Int64Array::from_iter_values(values))
+}
+
+/// The fixed columns, in order.
+pub static FIXED_COLUMNS: &[FixedColumn] = &[
+    FixedColumn {
+        name: "data_source",
+        doc: "`triad/<family>`: verl's reward dispatch key",
+        data_type: || DataType::Utf8,
+        fill: |b| {
+            let sources: Vec<String> = b
+                .rows
                 .iter()
-                .map(String::as_str),
-        ),
-        prompts(rows),
-        strings(rows.iter().map(|r| r.item.family)),
-        reward_models(rows),
-        extra_infos(rows, &ids),
-        strings(rows.iter().map(|r| r.item.label.as_str())),
-        strings(ids.iter().map(String::as_str)),
-        strings(rows.iter().map(|r| r.item.family)),
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| i64::from(r.item.level)),
-        )),
-        strings(rows.iter().map(|r| r.item.answer.as_str())),
-    ];
+                .map(|r| format!("triad/{}", r.item.family))
+                .collect();
+            strings(sources.iter().map(String::as_str))
+        },
+    },
+    FixedColumn {
+        name: "prompt",
+        doc: "chat messages [{role, content}]; the paper style is one user message holding the pre-rendered Qwen string",
+        data_type: || {
+            DataType::List(schema::list_item(
+                DataType::Struct(schema::message_fields()),
+                false,
+            ))
+        },
+        fill: |b| prompts(b.rows),
+    },
+    FixedColumn {
+        name: "ability",
+        doc: "the family name",
+        data_type: || DataType::Utf8,
+        fill: |b| strings(b.rows.iter().map(|r| r.item.family)),
+    },
+    FixedColumn {
+        name: "reward_model",
+        doc: "{style: \"rule\", ground_truth: <label JSON>} as verl expects",
+        data_type: || DataType::Struct(schema::reward_model_fields()),
+        fill: |b| reward_models(b.rows),
+    },
+    FixedColumn {
+        name: "extra_info",
+        doc: "{split, index, family, level, id, candidate}: provenance; `candidate` is the item's index in its seeded stream",
+        data_type: || DataType::Struct(schema::extra_info_fields()),
+        fill: |b| extra_infos(b.rows, &b.ids),
+    },
+    FixedColumn {
+        name: "label",
+        doc: "the self-contained label JSON (same as reward_model.ground_truth), for OpenRLHF --data.label_key label",
+        data_type: || DataType::Utf8,
+        fill: |b| strings(b.rows.iter().map(|r| r.item.label.as_str())),
+    },
+    FixedColumn {
+        name: "id",
+        doc: "content hash (32 hex digits): equal ids are the same task",
+        data_type: || DataType::Utf8,
+        fill: |b| strings(b.ids.iter().map(String::as_str)),
+    },
+    FixedColumn {
+        name: "family",
+        doc: "the family name; the struct column of that name holds the instance",
+        data_type: || DataType::Utf8,
+        fill: |b| strings(b.rows.iter().map(|r| r.item.family)),
+    },
+    FixedColumn {
+        name: "level",
+        doc: "1–5 paper-compatible, 6–10 extended",
+        data_type: || DataType::Int64,
+        fill: |b| int64s(b.rows.iter().map(|r| i64::from(r.item.level))),
+    },
+    FixedColumn {
+        name: "answer",
+        doc: "the reference answer text (what goes inside <answer>…</answer>); an SFT target",
+        data_type: || DataType::Utf8,
+        fill: |b| strings(b.rows.iter().map(|r| r.item.answer.as_str())),
+    },
+];
+
+/// Build the record batch of a shard: the fixed columns, then one struct column per family.
+pub fn record_batch(rows: &[Row]) -> Result<RecordBatch, DatasetError> {
+    let batch = Batch {
+        rows,
+        ids: rows.iter().map(|r| r.item.id()).collect(),
+    };
+    let mut columns: Vec<ArrayRef> = FIXED_COLUMNS.iter().map(|c| (c.fill)(&batch)).collect();
     for family in registry::FAMILIES {
         columns.push(family_column(*family, rows));
     }

@@ -5,13 +5,15 @@
 mod columns;
 mod files;
 mod reader;
+mod rows;
 mod writer;
 
-pub use columns::{Row, record_batch};
+pub use columns::{Batch, FIXED_COLUMNS, FixedColumn, Row, record_batch};
 pub use files::{sha256_file, sha256_hex, write_atomic};
 pub use reader::{
     ExistingShard, Footer, batch_reader, open_shard, read_batches, read_existing, string_column,
 };
+pub use rows::{RowBatch, RowError, ShardRows, StoredRow, decode, read_rows};
 pub use writer::{
     META_CONFIG, META_NEXT_CANDIDATE, META_VERSION, ROW_GROUP_TEXT_BYTES, ShardEncoder, ShardFile,
     WRITE_CHUNK_ROWS, WrittenShard, encode,

@@ -71,7 +71,7 @@ fn dataset() -> &'static Path {
 }
 
 fn tasks(family: &str) -> Vec<Task> {
-    let mut selection = Selection::split("train");
+    let mut selection = Selection::split(triad::generators::Split::Train);
     selection.families.insert(family.to_string());
     load_tasks(dataset(), &selection).unwrap()
 }

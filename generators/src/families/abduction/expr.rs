@@ -34,16 +34,6 @@ impl Expr {
         Expr::Or(Box::new(a), Box::new(b))
     }
 
-    /// Evaluate under a truth assignment of the atoms.
-    pub fn eval(&self, truth: &[bool]) -> bool {
-        match self {
-            Expr::Atom(a) => truth[*a],
-            Expr::Not(e) => !e.eval(truth),
-            Expr::And(a, b) => a.eval(truth) && b.eval(truth),
-            Expr::Or(a, b) => a.eval(truth) || b.eval(truth),
-        }
-    }
-
     /// Render with atom names.
     pub fn render(&self, names: &[String]) -> String {
         let mut out = String::new();
@@ -70,18 +60,6 @@ impl Expr {
                 let _ = write!(out, " {op} ");
                 b.render_into(names, out);
                 out.push(')');
-            }
-        }
-    }
-
-    /// Every atom the expression mentions.
-    pub fn atoms(&self, out: &mut Vec<usize>) {
-        match self {
-            Expr::Atom(a) => out.push(*a),
-            Expr::Not(e) => e.atoms(out),
-            Expr::And(a, b) | Expr::Or(a, b) => {
-                a.atoms(out);
-                b.atoms(out);
             }
         }
     }

@@ -26,8 +26,9 @@
 //! | 9 | 10–12 | 28–32 | 5 | A–Z |
 //! | 10 | 12–14 | 35–40 | 6 | A–Z, deeper bodies |
 
-pub mod expr;
-pub mod solver;
+mod audit;
+pub(crate) mod expr;
+pub(crate) mod solver;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::RangeInclusive;
@@ -35,13 +36,13 @@ use std::ops::RangeInclusive;
 use serde::{Deserialize, Serialize};
 
 use crate::answer;
-use crate::family::{
-    AbductionMode, CertifyError, Family, GenError, GenOptions, Prompt, PromptStyle, Verdict,
-};
+use crate::family::{CertifyError, Family, GenError, Prompt, PromptStyle, Verdict};
 use crate::fields::{FieldKind, FieldSpec, FieldValue};
 use crate::frame;
 use crate::limits;
+use crate::options::OptionDoc;
 use crate::rng::Draw;
+pub use audit::AbductionTally;
 use expr::{Expr, Premise};
 
 /// The abduction family.
@@ -55,6 +56,28 @@ pub enum Mode {
     Reachability,
     /// A minimal set of hypotheses that entails the observation.
     Explanation,
+}
+
+/// Which abduction question to generate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AbductionMode {
+    /// Per-goal reachability (the paper's task).
+    #[default]
+    Reachability,
+    /// Minimal explanations (abduction proper).
+    Explanation,
+    /// Half and half, drawn per item.
+    Mixed,
+}
+
+/// The abduction family's generation options.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbductionOptions {
+    /// The question asked.
+    #[serde(default)]
+    pub abduction_mode: AbductionMode,
 }
 
 /// An abduction instance, as stored in the label.
@@ -637,6 +660,8 @@ fn index_of(atoms: &expr::Atoms, name: &str) -> Result<usize, CertifyError> {
 
 impl Family for Abduction {
     type Instance = AbductionInstance;
+    type Options = AbductionOptions;
+    type Tally = AbductionTally;
 
     fn name(&self) -> &'static str {
         "abduction"
@@ -661,10 +686,18 @@ impl Family for Abduction {
         }
     }
 
+    fn option_docs(&self) -> &'static [OptionDoc] {
+        &[OptionDoc {
+            key: "abduction_mode",
+            help: "The abduction question: `reachability` (the paper's task), `explanation` (minimal \
+                   explanations) or `mixed` (half each)",
+        }]
+    }
+
     fn generate(
         &self,
         level: u8,
-        options: &GenOptions,
+        options: &AbductionOptions,
         draw: &mut Draw,
     ) -> Result<Option<AbductionInstance>, GenError> {
         let shape = shape(level).ok_or(GenError::NoSuchLevel {
@@ -784,6 +817,32 @@ impl Family for Abduction {
                 .first()
                 .map(|e| e.join(", "))
                 .unwrap_or_default(),
+        }
+    }
+
+    /// Reachability: the first goal's answer flipped. Explanation: every hypothesis (sufficient,
+    /// not minimal) or, where that is the one explanation, all but the first (not sufficient).
+    fn near_miss(&self, instance: &AbductionInstance) -> String {
+        match instance.mode {
+            Mode::Reachability => {
+                let mut reachable = instance.reachable.clone();
+                if let Some(first) = reachable.first_mut() {
+                    *first = !*first;
+                }
+                let flipped = AbductionInstance {
+                    reachable,
+                    ..instance.clone()
+                };
+                self.reference_answer(&flipped)
+            }
+            Mode::Explanation => {
+                let all = instance.hypotheses.join(", ");
+                if matches!(self.judge(instance, &all), Verdict::Wrong(_)) {
+                    all
+                } else {
+                    instance.hypotheses[1..].join(", ")
+                }
+            }
         }
     }
 

@@ -9,9 +9,8 @@ fn instance(level: u8, index: u64, mode: AbductionMode) -> AbductionInstance {
         split: Split::Train,
         index,
     };
-    let options = GenOptions {
+    let options = AbductionOptions {
         abduction_mode: mode,
-        ..GenOptions::default()
     };
     Abduction
         .generate(level, &options, &mut Draw::for_item(&coords))
@@ -229,4 +228,21 @@ fn oversized_and_inconsistent_labels_are_refused() {
     let mut none = explain.clone();
     none.observation = None;
     assert!(Abduction.check(&none).is_err());
+}
+
+/// The bench's near miss parses and is wrong in both questions.
+#[test]
+fn near_misses_are_wrong_answers() {
+    for mode in [AbductionMode::Reachability, AbductionMode::Explanation] {
+        for level in [1, 5, 10] {
+            for index in 0..5 {
+                let inst = instance(level, index, mode);
+                let miss = Abduction.near_miss(&inst);
+                assert!(
+                    matches!(Abduction.judge(&inst, &miss), Verdict::Wrong(_)),
+                    "{mode:?} {level} {index}: {miss:?}"
+                );
+            }
+        }
+    }
 }

@@ -134,6 +134,7 @@ impl Formula {
     }
 
     /// Every variable index the formula mentions.
+    #[cfg(test)]
     pub fn visit_vars(&self, seen: &mut [bool]) {
         match self {
             Formula::Lit { var, .. } => seen[*var] = true,

@@ -23,21 +23,25 @@
 //! false under the unique model, so the set has no model at all; the correct answer is then
 //! "No satisfying assignment exists." and Z3 proves the unsatisfiability.
 
-pub mod formula;
-pub mod solver;
-pub mod table;
+mod audit;
+pub(crate) mod formula;
+pub(crate) mod solver;
+pub(crate) mod table;
 
 use std::ops::RangeInclusive;
 
 use serde::{Deserialize, Serialize};
 
 use crate::answer;
-use crate::family::{CertifyError, Family, GenError, GenOptions, Prompt, PromptStyle, Verdict};
+use crate::family::{CertifyError, Family, GenError, Prompt, PromptStyle, Verdict};
 use crate::fields::{FieldKind, FieldSpec, FieldValue};
 use crate::frame;
 use crate::limits;
+use crate::options::OptionDoc;
 use crate::rng::Draw;
-use formula::{Formula, NameIndex, variable_names};
+pub use audit::DeductionTally;
+pub use formula::variable_names;
+use formula::{Formula, NameIndex};
 
 /// The deduction family.
 pub struct Deduction;
@@ -295,8 +299,19 @@ fn list_names(names: &[String]) -> String {
     }
 }
 
+/// The deduction family's generation options.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeductionOptions {
+    /// Fraction of items made unsatisfiable (answer: no satisfying assignment), within 0..=1.
+    #[serde(default)]
+    pub unsat_ratio: f64,
+}
+
 impl Family for Deduction {
     type Instance = DeductionInstance;
+    type Options = DeductionOptions;
+    type Tally = DeductionTally;
 
     fn name(&self) -> &'static str {
         "deduction"
@@ -328,10 +343,29 @@ impl Family for Deduction {
         }
     }
 
+    fn option_docs(&self) -> &'static [OptionDoc] {
+        &[OptionDoc {
+            key: "unsat_ratio",
+            help: "Fraction of deduction items that are unsatisfiable (answer: no satisfying \
+                   assignment), within 0..=1",
+        }]
+    }
+
+    fn validate_options(&self, options: &DeductionOptions) -> Result<(), String> {
+        if (0.0..=1.0).contains(&options.unsat_ratio) {
+            Ok(())
+        } else {
+            Err(format!(
+                "unsat_ratio {} is outside 0..=1",
+                options.unsat_ratio
+            ))
+        }
+    }
+
     fn generate(
         &self,
         level: u8,
-        options: &GenOptions,
+        options: &DeductionOptions,
         draw: &mut Draw,
     ) -> Result<Option<DeductionInstance>, GenError> {
         let shape = shape(level).ok_or(GenError::NoSuchLevel {
@@ -432,6 +466,21 @@ impl Family for Deduction {
             Some(values) => render_assignment(&instance.variables, values),
             None => UNSAT_ANSWER.to_string(),
         }
+    }
+
+    /// The unique model with its first value flipped; for an unsatisfiable item, every variable
+    /// false (no assignment is a model).
+    fn near_miss(&self, instance: &DeductionInstance) -> String {
+        let mut values = instance
+            .solution
+            .clone()
+            .unwrap_or_else(|| vec![false; instance.variables.len()]);
+        if instance.solution.is_some()
+            && let Some(first) = values.first_mut()
+        {
+            *first = !*first;
+        }
+        render_assignment(&instance.variables, &values)
     }
 
     fn judge(&self, instance: &DeductionInstance, text: &str) -> Verdict {

@@ -136,8 +136,3 @@ pub fn with_oracle<T>(planted: &[bool], f: impl FnOnce(&mut UniquenessOracle) ->
         f(&mut UniquenessOracle { solver, vars })
     })
 }
-
-/// Is the conjunction satisfiable at all?
-pub fn satisfiable(formulas: &[Formula], n: usize) -> Result<bool, String> {
-    Ok(!models(formulas, n, 1)?.is_empty())
-}

@@ -1,7 +1,7 @@
 use super::*;
 use crate::family::{DynFamily, ItemCoords, Split};
 
-fn instance(level: u8, index: u64, options: &GenOptions) -> DeductionInstance {
+fn instance(level: u8, index: u64, options: &DeductionOptions) -> DeductionInstance {
     let coords = ItemCoords {
         seed: 11,
         family: "deduction",
@@ -21,7 +21,7 @@ fn every_level_generates_certified_unique_instances() {
     for level in 1..=10 {
         let count = if level <= 7 { 6 } else { 2 };
         for index in 0..count {
-            let inst = instance(level, index, &GenOptions::default());
+            let inst = instance(level, index, &DeductionOptions::default());
             let s = shape(level).unwrap();
             assert_eq!(inst.variables.len(), s.vars);
             if s.max_formulas.is_none() {
@@ -67,7 +67,7 @@ fn truth_tables_and_z3_agree_on_thousands_of_instances() {
     }
     for level in 1..=6 {
         for index in 0..100 {
-            let inst = instance(level, index, &GenOptions::default());
+            let inst = instance(level, index, &DeductionOptions::default());
             Deduction.certify(&inst).unwrap();
             checked += 1;
         }
@@ -77,10 +77,7 @@ fn truth_tables_and_z3_agree_on_thousands_of_instances() {
 
 #[test]
 fn unsat_instances_are_proven_unsat() {
-    let options = GenOptions {
-        unsat_ratio: 1.0,
-        ..GenOptions::default()
-    };
+    let options = DeductionOptions { unsat_ratio: 1.0 };
     for level in [1, 3, 5, 7] {
         let inst = instance(level, 1, &options);
         assert!(inst.solution.is_none());
@@ -99,7 +96,7 @@ fn unsat_instances_are_proven_unsat() {
 
 #[test]
 fn certify_rejects_wrong_claims() {
-    let mut inst = instance(2, 0, &GenOptions::default());
+    let mut inst = instance(2, 0, &DeductionOptions::default());
     let mut flipped = inst.clone();
     let first = flipped.solution.as_mut().unwrap();
     first[0] = !first[0];
@@ -113,7 +110,7 @@ fn certify_rejects_wrong_claims() {
         matches!(unique_before, Err(CertifyError::NotUnique(_))),
         "{unique_before:?}"
     );
-    let mut claims_unsat = instance(2, 0, &GenOptions::default());
+    let mut claims_unsat = instance(2, 0, &DeductionOptions::default());
     claims_unsat.solution = None;
     assert!(matches!(
         Deduction.certify(&claims_unsat),
@@ -226,7 +223,7 @@ fn candidates_land_in_their_own_split() {
                 index,
             };
             if let Some(item) = Deduction
-                .candidate(&coords, &GenOptions::default(), PromptStyle::Chat)
+                .candidate(&coords, &crate::GenOptions::default(), PromptStyle::Chat)
                 .unwrap()
             {
                 set.insert(item.key);

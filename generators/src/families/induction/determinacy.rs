@@ -2,6 +2,7 @@
 //! hidden terms — by a level's own classes (to keep levels apart) and by every class the dataset
 //! teaches in the level's band (to keep an item only if its answer is the only one).
 
+#[cfg(test)]
 use std::collections::BTreeSet;
 
 use super::InductionInstance;
@@ -109,6 +110,7 @@ pub fn determined(level: u8, instance: &InductionInstance) -> Result<Vec<i64>, S
 }
 
 /// Distinct predicted tuples, for diagnostics.
+#[cfg(test)]
 pub fn predictions(level: u8, instance: &InductionInstance) -> BTreeSet<Vec<i64>> {
     match fit_level(level, &instance.partial()) {
         Fit::Predicts(p) => p,

@@ -31,24 +31,25 @@
 //! Every value is bounded (|x| ≤ 10⁹ at levels 1–5, 10⁶ above) and every check is a bounded
 //! enumeration, so the worst case per item is bounded too.
 
+mod audit;
 mod determinacy;
 mod levels;
-pub mod rules;
+pub(crate) mod rules;
 
-pub use determinacy::{
-    ambiguous_under_every_class, class_sentence, determined, fit_determinacy, fit_every_class,
-    fit_level, max_cycle, predictions,
-};
+pub use audit::InductionTally;
+pub use determinacy::determined;
+use determinacy::{class_sentence, max_cycle};
 
 use std::ops::RangeInclusive;
 
 use serde::{Deserialize, Serialize};
 
 use crate::answer;
-use crate::family::{CertifyError, Family, GenError, GenOptions, Prompt, PromptStyle, Verdict};
+use crate::family::{CertifyError, Family, GenError, Prompt, PromptStyle, Verdict};
 use crate::fields::{FieldKind, FieldSpec, FieldValue};
 use crate::frame;
 use crate::limits;
+use crate::options::NoOptions;
 use crate::rng::Draw;
 use rules::partial_of;
 
@@ -150,6 +151,8 @@ static FIELDS: &[FieldSpec] = &[
 
 impl Family for Induction {
     type Instance = InductionInstance;
+    type Options = NoOptions;
+    type Tally = InductionTally;
 
     fn name(&self) -> &'static str {
         "induction"
@@ -179,7 +182,7 @@ impl Family for Induction {
     fn generate(
         &self,
         level: u8,
-        _: &GenOptions,
+        _: &NoOptions,
         draw: &mut Draw,
     ) -> Result<Option<InductionInstance>, GenError> {
         if !(1..=10).contains(&level) {
@@ -262,6 +265,20 @@ impl Family for Induction {
 
     fn reference_answer(&self, instance: &InductionInstance) -> String {
         let values: Vec<String> = instance.answers().iter().map(i64::to_string).collect();
+        values.join(", ")
+    }
+
+    /// The first hidden value off by one (the item is determined, so this is wrong).
+    fn near_miss(&self, instance: &InductionInstance) -> String {
+        let mut values = instance.answers();
+        if let Some(first) = values.first_mut() {
+            *first = if *first == i64::MAX {
+                *first - 1
+            } else {
+                *first + 1
+            };
+        }
+        let values: Vec<String> = values.iter().map(i64::to_string).collect();
         values.join(", ")
     }
 

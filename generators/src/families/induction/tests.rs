@@ -1,3 +1,4 @@
+use super::determinacy::{fit_determinacy, predictions};
 use super::levels::{PAPER_BOUND, explained_below};
 use super::rules::Fit;
 use super::*;
@@ -12,7 +13,7 @@ fn instance(level: u8, index: u64) -> InductionInstance {
         index,
     };
     Induction
-        .generate(level, &GenOptions::default(), &mut Draw::for_item(&coords))
+        .generate(level, &Default::default(), &mut Draw::for_item(&coords))
         .unwrap()
         .expect("generates")
 }
@@ -159,7 +160,7 @@ fn no_item_has_a_second_answer_under_the_union_class() {
                 index,
             };
             let Some(item) = Induction
-                .candidate(&coords, &GenOptions::default(), PromptStyle::Chat)
+                .candidate(&coords, &crate::GenOptions::default(), PromptStyle::Chat)
                 .unwrap()
             else {
                 continue;
