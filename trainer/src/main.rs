@@ -158,10 +158,10 @@ struct OptimArgs {
     #[arg(long)]
     lr: Option<f64>,
     /// AdamW weight decay.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = triad_trainer::optim::DEFAULT_WEIGHT_DECAY)]
     weight_decay: f64,
     /// Clip the global gradient norm to this (0: off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = triad_trainer::optim::DEFAULT_MAX_GRAD_NORM)]
     max_grad_norm: f64,
     /// Micro-batches per optimizer step (gradient accumulation).
     #[arg(long, default_value_t = 1)]
@@ -245,34 +245,34 @@ struct RlArgs {
     #[arg(long)]
     out: PathBuf,
     /// Optimizer steps.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = rl::DEFAULT_STEPS)]
     steps: u64,
     /// Prompts per step.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = rl::DEFAULT_PROMPTS)]
     prompts: usize,
     /// Rollouts per prompt.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = rl::DEFAULT_ROLLOUTS)]
     rollouts: usize,
     /// Advantage estimator.
-    #[arg(long, value_enum, default_value_t = Estimator::ReinforcePlusPlus)]
+    #[arg(long, value_enum, default_value_t = rl::DEFAULT_ESTIMATOR)]
     estimator: Estimator,
     /// Sampling temperature.
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = rl::DEFAULT_TEMPERATURE)]
     temperature: f64,
     /// Nucleus sampling mass.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = rl::DEFAULT_TOP_P)]
     top_p: f64,
     /// Longest response in tokens.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = rl::DEFAULT_MAX_NEW_TOKENS)]
     max_new_tokens: usize,
     /// KL-to-reference coefficient (added to the loss; 0 turns the reference off).
-    #[arg(long, default_value_t = 0.001)]
+    #[arg(long, default_value_t = rl::DEFAULT_KL_COEF)]
     kl_coef: f64,
     /// Entropy bonus coefficient.
-    #[arg(long, default_value_t = 0.001)]
+    #[arg(long, default_value_t = rl::DEFAULT_ENTROPY_COEF)]
     entropy_coef: f64,
     /// PPO clip range.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = rl::DEFAULT_CLIP)]
     clip: f64,
     /// Optimizer passes over each step's rollouts.
     #[arg(long, default_value_t = 1)]
@@ -283,10 +283,10 @@ struct RlArgs {
     #[arg(long = "curriculum", value_delimiter = ',')]
     curriculum: Vec<u8>,
     /// Advance a level when rollout accuracy over the window reaches this.
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = rl::DEFAULT_ADVANCE_ACCURACY)]
     advance_accuracy: f64,
     /// Rollouts the advance rule looks at.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = rl::DEFAULT_ADVANCE_WINDOW)]
     advance_window: usize,
     /// Advance after this many steps at a level regardless.
     #[arg(long)]
@@ -465,7 +465,7 @@ fn run_rl(args: &RlArgs) -> Result<()> {
         },
         ppo_epochs: args.ppo_epochs,
         grad_accum: args.optim.grad_accum,
-        optim: args.optim.adamw(1e-4),
+        optim: args.optim.adamw(rl::DEFAULT_LR),
         max_grad_norm: args.optim.max_grad_norm,
         levels,
         advance_accuracy: args.advance_accuracy,

@@ -76,6 +76,11 @@ pub struct AdamWConfig {
     pub weight_decay: f64,
 }
 
+/// AdamW weight decay (the paper's).
+pub const DEFAULT_WEIGHT_DECAY: f64 = 0.01;
+/// The global gradient norm is clipped to this (SFT and RL).
+pub const DEFAULT_MAX_GRAD_NORM: f64 = 1.0;
+
 impl Default for AdamWConfig {
     fn default() -> Self {
         // The paper's: AdamW (0.9, 0.999), weight decay 0.01.
@@ -84,7 +89,7 @@ impl Default for AdamWConfig {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
-            weight_decay: 0.01,
+            weight_decay: DEFAULT_WEIGHT_DECAY,
         }
     }
 }

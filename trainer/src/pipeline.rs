@@ -119,26 +119,27 @@ pub struct RlStageConfig {
     pub kl_coef: f64,
 }
 
+// A stage's defaults are `triad-train rl`'s (one set, in `rl`).
 fn default_prompts() -> usize {
-    8
+    crate::rl::DEFAULT_PROMPTS
 }
 fn default_rollouts() -> usize {
-    4
+    crate::rl::DEFAULT_ROLLOUTS
 }
 fn default_estimator() -> Estimator {
-    Estimator::ReinforcePlusPlus
+    crate::rl::DEFAULT_ESTIMATOR
 }
 fn default_rl_lr() -> f64 {
-    5e-5
+    crate::rl::DEFAULT_LR
 }
 fn default_temperature() -> f64 {
-    1.0
+    crate::rl::DEFAULT_TEMPERATURE
 }
 fn default_new_tokens() -> usize {
-    48
+    crate::rl::DEFAULT_MAX_NEW_TOKENS
 }
 fn default_kl() -> f64 {
-    0.001
+    crate::rl::DEFAULT_KL_COEF
 }
 
 /// The merge.
@@ -346,7 +347,7 @@ fn rl_options(stage: &RlStageConfig, levels: Vec<u8>, seed: u64) -> RlOptions {
         estimator: stage.estimator,
         sample: SampleOptions {
             temperature: stage.temperature,
-            top_p: 1.0,
+            top_p: crate::rl::DEFAULT_TOP_P,
             max_new_tokens: stage.max_new_tokens,
         },
         loss: LossOptions {

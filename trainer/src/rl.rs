@@ -25,6 +25,34 @@ use crate::reward::{RewardSource, Rollout};
 use crate::run::{RunDir, TrainerState, step_rng};
 use crate::sample::{SampleOptions, sample};
 
+/// Optimizer steps of an RL run.
+pub const DEFAULT_STEPS: u64 = 50;
+/// Prompts per step.
+pub const DEFAULT_PROMPTS: usize = 8;
+/// Rollouts per prompt.
+pub const DEFAULT_ROLLOUTS: usize = 4;
+/// The advantage estimator (the paper's).
+pub const DEFAULT_ESTIMATOR: Estimator = Estimator::ReinforcePlusPlus;
+/// Sampling temperature: 1, so rollouts come from the policy the loss's log-probabilities are
+/// of (any other value makes the update off-policy without saying so).
+pub const DEFAULT_TEMPERATURE: f64 = 1.0;
+/// Nucleus sampling mass (1: off).
+pub const DEFAULT_TOP_P: f64 = 1.0;
+/// Longest response in tokens.
+pub const DEFAULT_MAX_NEW_TOKENS: usize = 64;
+/// Learning rate.
+pub const DEFAULT_LR: f64 = 1e-4;
+/// PPO clip range (the paper's).
+pub const DEFAULT_CLIP: f64 = 0.2;
+/// KL-to-reference coefficient (the paper's, with the low-variance estimator).
+pub const DEFAULT_KL_COEF: f64 = 0.001;
+/// Entropy bonus coefficient (the paper's).
+pub const DEFAULT_ENTROPY_COEF: f64 = 0.001;
+/// Rollout accuracy over the window at which the curriculum advances.
+pub const DEFAULT_ADVANCE_ACCURACY: f64 = 0.8;
+/// Rollouts the advance rule looks at.
+pub const DEFAULT_ADVANCE_WINDOW: usize = 64;
+
 /// The loss's knobs.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct LossOptions {
@@ -40,9 +68,9 @@ impl Default for LossOptions {
     fn default() -> Self {
         // The paper's: clip 0.2, KL 0.001 (low-variance estimator), entropy 0.001.
         LossOptions {
-            clip: 0.2,
-            kl_coef: 0.001,
-            entropy_coef: 0.001,
+            clip: DEFAULT_CLIP,
+            kl_coef: DEFAULT_KL_COEF,
+            entropy_coef: DEFAULT_ENTROPY_COEF,
         }
     }
 }
@@ -93,26 +121,26 @@ pub struct RlOptions {
 impl Default for RlOptions {
     fn default() -> Self {
         RlOptions {
-            steps: 50,
-            prompts: 8,
-            rollouts: 4,
-            estimator: Estimator::ReinforcePlusPlus,
+            steps: DEFAULT_STEPS,
+            prompts: DEFAULT_PROMPTS,
+            rollouts: DEFAULT_ROLLOUTS,
+            estimator: DEFAULT_ESTIMATOR,
             sample: SampleOptions {
-                temperature: 0.7,
-                top_p: 1.0,
-                max_new_tokens: 64,
+                temperature: DEFAULT_TEMPERATURE,
+                top_p: DEFAULT_TOP_P,
+                max_new_tokens: DEFAULT_MAX_NEW_TOKENS,
             },
             loss: LossOptions::default(),
             ppo_epochs: 1,
             grad_accum: 1,
             optim: AdamWConfig {
-                lr: 1e-4,
+                lr: DEFAULT_LR,
                 ..AdamWConfig::default()
             },
-            max_grad_norm: 1.0,
+            max_grad_norm: optim::DEFAULT_MAX_GRAD_NORM,
             levels: vec![1, 2],
-            advance_accuracy: 0.8,
-            advance_window: 64,
+            advance_accuracy: DEFAULT_ADVANCE_ACCURACY,
+            advance_window: DEFAULT_ADVANCE_WINDOW,
             max_steps_per_level: None,
             seed: 0,
             save_every: 10,

@@ -46,7 +46,7 @@ impl Default for SftOptions {
             batch_size: 16,
             grad_accum: 1,
             optim: AdamWConfig::default(),
-            max_grad_norm: 1.0,
+            max_grad_norm: crate::optim::DEFAULT_MAX_GRAD_NORM,
             seed: 0,
             save_every: 50,
             log_every: 10,
