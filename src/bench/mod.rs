@@ -7,17 +7,24 @@
 //! synthesised deterministically from the items (correct answers, near misses, hedges, missing
 //! tags, very long thinking), so figures compare across runs and machines.
 
+mod harness;
+mod report;
+mod synthetic;
+
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use triad_generators::{
-    DynFamily, GenOptions, Item, ItemCoords, Label, PromptStyle, Split, certify_item, registry,
+    DynFamily, GenOptions, Item, ItemCoords, PromptStyle, Split, certify_item, registry,
 };
 
 use crate::dataset::{self, GenerateConfig};
 use crate::reward::{Preset, score};
+
+pub use harness::timed;
+pub use report::human;
+pub use synthetic::{near_miss, responses, thinking};
 
 /// What to measure.
 #[derive(Clone)]
@@ -137,43 +144,6 @@ pub struct BenchReport {
     pub seconds: f64,
 }
 
-/// Run `work(i)` for i = 0, 1, 2, … on `threads` threads (round-robin) until `window` has
-/// passed; returns units per second (`work` returns the units it completed).
-///
-/// Each thread first runs one unit off the clock: the families keep warm Z3 solvers per thread,
-/// and a fresh thread's first unit pays for creating them, which a long-running generator or
-/// server pays once.
-pub fn timed(threads: usize, window: Duration, work: impl Fn(u64) -> u64 + Sync) -> f64 {
-    let count = threads.max(1);
-    let step = count as u64;
-    let units = AtomicU64::new(0);
-    let ready = std::sync::Barrier::new(count + 1);
-    let started = std::thread::scope(|scope| {
-        for t in 0..step {
-            let (units, work, ready) = (&units, &work, &ready);
-            scope.spawn(move || {
-                work(t + step * 1_000_000);
-                ready.wait();
-                let deadline = Instant::now() + window;
-                let mut i = t;
-                let mut done = 0;
-                // At least one unit each, so slow levels still give a figure.
-                loop {
-                    done += work(i);
-                    i += step;
-                    if Instant::now() >= deadline {
-                        break;
-                    }
-                }
-                units.fetch_add(done, Ordering::Relaxed);
-            });
-        }
-        ready.wait();
-        Instant::now()
-    });
-    units.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
-}
-
 fn coords(family: &'static dyn DynFamily, level: u8, seed: u64, index: u64) -> ItemCoords {
     ItemCoords {
         seed,
@@ -195,56 +165,8 @@ fn candidate(family: &'static dyn DynFamily, level: u8, seed: u64, index: u64) -
         .flatten()
 }
 
-/// A deterministic "reasoning" text of about `bytes` bytes.
-pub fn thinking(bytes: usize) -> String {
-    let sentence = "Assume the first statement holds; then the second forces the third, which contradicts the fourth. ";
-    sentence.repeat(bytes / sentence.len() + 1)
-}
-
-/// The family's near miss for an item (its reference answer with one judgement flipped or one
-/// number changed: parseable, and wrong).
-pub fn near_miss(item: &Item) -> String {
-    match Label::parse(&item.label) {
-        Ok(Label::Triad {
-            family, instance, ..
-        }) => family
-            .near_miss_json(&instance)
-            .unwrap_or_else(|e| format!("(no near miss: {e})")),
-        _ => format!("(no near miss: {} is not a triad label)", item.id()),
-    }
-}
-
-/// The synthetic responses for an item: (kind, response).
-pub fn responses(item: &Item) -> Vec<(&'static str, String)> {
-    let think = thinking(3072);
-    let answer = &item.answer;
-    let wrong = near_miss(item);
-    vec![
-        (
-            "correct",
-            format!("<think>{think}</think>\n<answer>\n{answer}\n</answer>"),
-        ),
-        (
-            "near-miss",
-            format!("<think>{think}</think>\n<answer>\n{wrong}\n</answer>"),
-        ),
-        (
-            "hedge",
-            format!("<think>{think}</think>\n<answer>\n{answer}\n{wrong}\n</answer>"),
-        ),
-        ("no-tags", format!("{think}{answer}")),
-        (
-            "long-64KB",
-            format!(
-                "<think>{}</think>\n<answer>\n{answer}\n</answer>",
-                thinking(65536)
-            ),
-        ),
-    ]
-}
-
 /// Generated items of a level (at least one, up to `count`, within about `window`).
-fn sample_items(
+pub(crate) fn sample_items(
     family: &'static dyn DynFamily,
     level: u8,
     seed: u64,
@@ -378,134 +300,4 @@ pub fn run(
         levels,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-/// A figure with three significant digits and thousands separators.
-pub fn human(rate: f64) -> String {
-    if rate >= 1000.0 {
-        let rounded = rate.round() as u64;
-        let digits = rounded.to_string();
-        let mut out = String::new();
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                out.push(',');
-            }
-            out.push(c);
-        }
-        out
-    } else if rate >= 10.0 {
-        format!("{rate:.0}")
-    } else {
-        format!("{rate:.1}")
-    }
-}
-
-impl BenchReport {
-    /// The two tables (generation, scoring) as Markdown.
-    pub fn markdown(&self) -> String {
-        let n = self.threads;
-        let mut out = format!(
-            "triad {} on {} ({} cores, {}); window {:.2} s; {n} threads for the all-threads columns\n\n",
-            self.triad_version,
-            self.machine.cpu,
-            self.machine.cores,
-            self.machine.os,
-            self.window_s
-        );
-        out.push_str(&format!(
-            "Generation (items/s)\n\n| family | level | generate 1t | generate {n}t | generate + Z3 {n}t | Z3 checks 1t | into Parquet 1t | into Parquet {n}t |\n|---|---|---|---|---|---|---|---|\n"
-        ));
-        for l in &self.levels {
-            let mark = if l.end_to_end_exhausted {
-                " (exh.)"
-            } else {
-                ""
-            };
-            out.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {}{mark} | {}{mark} |\n",
-                l.family,
-                l.level,
-                human(l.generate_1t),
-                human(l.generate_nt),
-                human(l.generate_certify_nt),
-                human(l.z3_checks_1t),
-                human(l.end_to_end_1t),
-                human(l.end_to_end_nt)
-            ));
-        }
-        let kinds: Vec<&str> = self
-            .levels
-            .first()
-            .map(|l| l.score_1t.iter().map(|(k, _)| k.as_str()).collect())
-            .unwrap_or_default();
-        out.push_str(
-            "\nScoring (rollouts/s; ~3 KB of thinking unless noted)\n\n| family | level |",
-        );
-        for k in &kinds {
-            out.push_str(&format!(" {k} 1t |"));
-        }
-        out.push_str(&format!(" correct {n}t |\n|---|---|"));
-        for _ in 0..=kinds.len() {
-            out.push_str("---|");
-        }
-        out.push('\n');
-        for l in &self.levels {
-            out.push_str(&format!("| {} | {} |", l.family, l.level));
-            for (_, rate) in &l.score_1t {
-                out.push_str(&format!(" {} |", human(*rate)));
-            }
-            out.push_str(&format!(" {} |\n", human(l.score_correct_nt)));
-        }
-        if self.levels.iter().any(|l| l.end_to_end_exhausted) {
-            out.push_str("\n(exh.): the level has fewer distinct items than the run asked for; the figure includes the search for the rest.\n");
-        }
-        out.push_str(&format!("\n{:.1} s in all\n", self.seconds));
-        out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn synthetic_responses_score_as_their_kind() {
-        for family in registry::FAMILIES {
-            for level in [1, 5] {
-                let item = sample_items(*family, level, 3, 1, Duration::ZERO).remove(0);
-                for (kind, response) in responses(&item) {
-                    let s = score(&response, &item.label, None, Preset::Paper);
-                    let expected = matches!(kind, "correct" | "long-64KB");
-                    assert_eq!(
-                        s.correct,
-                        expected,
-                        "{} {level} {kind}: {s:?}",
-                        family.name()
-                    );
-                    if kind == "no-tags" {
-                        assert!(!s.format_ok);
-                    }
-                    if kind == "near-miss" {
-                        assert!(
-                            s.failure_kind() == Some(crate::reward::FailureKind::Wrong),
-                            "{s:?}"
-                        );
-                    }
-                    if kind == "hedge" {
-                        assert!(
-                            s.failure_kind() == Some(crate::reward::FailureKind::Unparseable),
-                            "{s:?}"
-                        );
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn human_figures() {
-        assert_eq!(human(1234567.8), "1,234,568");
-        assert_eq!(human(123.4), "123");
-        assert_eq!(human(3.21), "3.2");
-    }
 }

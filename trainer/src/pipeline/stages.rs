@@ -1,0 +1,278 @@
+//! The pipeline's stages: data, base model, RL stages, evaluations, and where each writes.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use triad::generators::Split;
+
+use super::config::{PipelineConfig, RlStageConfig, families};
+use crate::TrainError;
+use crate::data::{Selection, Task, load_tasks};
+use crate::eval::{EvalReport, evaluate};
+use crate::optim::AdamWConfig;
+use crate::policy::{Policy, init_for_tasks};
+use crate::reward::RewardSource;
+use crate::rl::{LossOptions, RlOptions};
+use crate::run::RunDir;
+use crate::sample::SampleOptions;
+use crate::sft::SftOptions;
+
+/// Where the stages write.
+pub(super) struct Layout {
+    pub(super) root: PathBuf,
+}
+
+impl Layout {
+    pub(super) fn data(&self) -> PathBuf {
+        self.root.join("data")
+    }
+    pub(super) fn stage(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+    pub(super) fn eval(&self, name: &str) -> PathBuf {
+        self.root.join("eval").join(format!("{name}.json"))
+    }
+}
+
+pub(super) fn log(message: &str) {
+    eprintln!("[pipeline] {message}");
+}
+
+/// Generate (or re-use) the dataset: every family at the curriculum and domain levels.
+pub(super) fn make_data(config: &PipelineConfig, layout: &Layout) -> Result<(), TrainError> {
+    let mut levels: BTreeSet<u8> = config.levels.iter().copied().collect();
+    levels.extend(&config.domain.levels);
+    let families = triad::generators::registry::FAMILIES.to_vec();
+    let generate = triad::dataset::GenerateConfig {
+        out: layout.data(),
+        families,
+        levels: levels.into_iter().collect(),
+        train: config.data.train,
+        test: config.data.test,
+        seed: config.seed,
+        style: triad::generators::PromptStyle::Chat,
+        shard_rows: 100_000,
+        options: Default::default(),
+        overwrite: false,
+        worker: None,
+    };
+    // generate() re-uses finished shards of the same configuration, so a re-run costs a read.
+    triad::dataset::generate(&generate)?;
+    Ok(())
+}
+
+pub(super) fn select(
+    layout: &Layout,
+    split: Split,
+    families: &[&str],
+    levels: &[u8],
+    limit: Option<usize>,
+) -> Result<Vec<Task>, TrainError> {
+    load_tasks(
+        &layout.data(),
+        &Selection {
+            split,
+            families: families.iter().map(|f| f.to_string()).collect(),
+            levels: levels.iter().copied().collect(),
+            per_level: limit,
+        },
+    )
+}
+
+pub(super) fn rl_options(stage: &RlStageConfig, levels: Vec<u8>, seed: u64) -> RlOptions {
+    RlOptions {
+        steps: stage.steps,
+        prompts: stage.prompts,
+        rollouts: stage.rollouts,
+        estimator: stage.estimator,
+        sample: SampleOptions {
+            temperature: stage.temperature,
+            top_p: crate::rl::DEFAULT_TOP_P,
+            max_new_tokens: stage.max_new_tokens,
+        },
+        loss: LossOptions {
+            kl_coef: stage.kl_coef,
+            ..LossOptions::default()
+        },
+        optim: AdamWConfig {
+            lr: stage.lr,
+            ..AdamWConfig::default()
+        },
+        levels,
+        max_steps_per_level: stage.max_steps_per_level,
+        seed,
+        save_every: 10,
+        log_every: 10,
+        ..RlOptions::default()
+    }
+}
+
+/// Train the base model (or take the given one) into `base/`.
+pub(super) fn make_base(
+    config: &PipelineConfig,
+    layout: &Layout,
+    device: &Device,
+) -> Result<PathBuf, TrainError> {
+    if let Some(model) = &config.base.model
+        && config.base.sft_steps == 0
+    {
+        return Ok(model.clone());
+    }
+    let dir = layout.stage("base");
+    let run = RunDir::create(&dir)?;
+    let tasks = select(layout, Split::Train, &families(), &config.levels, None)?;
+    let options = SftOptions {
+        steps: config.base.sft_steps,
+        batch_size: config.base.sft_batch_size,
+        optim: AdamWConfig {
+            lr: config.base.sft_lr,
+            ..AdamWConfig::default()
+        },
+        seed: config.seed,
+        log_every: 50,
+        ..SftOptions::default()
+    };
+    if run.finished(&crate::sft::run_fingerprint(&options, &tasks))? {
+        log("base: done");
+        return Ok(dir);
+    }
+    let policy = match &config.base.model {
+        Some(model) => Policy::load(model, device)?,
+        None => init_for_tasks(
+            &config.base.init,
+            &tasks,
+            config.base.vocab_size,
+            config.base.max_positions,
+            config.seed,
+            device,
+        )?,
+    };
+    log(&format!(
+        "base: SFT of a {}-parameter model on {} tasks of all three families",
+        policy.parameter_count(),
+        tasks.len()
+    ));
+    crate::sft::train(policy, &tasks, &options, &run)?;
+    Ok(dir)
+}
+
+/// RL from `start` on `tasks` into `name/` (skipped when finished).
+pub(super) fn rl_stage(
+    name: &str,
+    start: &Path,
+    tasks: &[Task],
+    options: &RlOptions,
+    rewards: &RewardSource,
+    layout: &Layout,
+    device: &Device,
+) -> Result<PathBuf, TrainError> {
+    let dir = layout.stage(name);
+    // A stage's output depends on the model it starts from, too: when that changed (a new
+    // merge, a retrained base), the old output is discarded and the stage runs again.
+    let input = weights_digest(start)?;
+    let input_file = dir.join("input.sha256");
+    if dir.exists() && std::fs::read_to_string(&input_file).ok().as_deref() != Some(input.as_str())
+    {
+        log(&format!(
+            "{name}: its starting model changed; running it again"
+        ));
+        std::fs::remove_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
+    }
+    let run = RunDir::create(&dir)?;
+    std::fs::write(&input_file, &input).map_err(|e| TrainError::io(&input_file, e))?;
+    if run.finished(&crate::rl::run_fingerprint(options, tasks))? {
+        log(&format!("{name}: done"));
+        return Ok(dir);
+    }
+    log(&format!("{name}: RL on {} tasks", tasks.len()));
+    let policy = Policy::load(start, device)?;
+    crate::rl::train(policy, tasks, options, rewards, &run)?;
+    Ok(dir)
+}
+
+/// SHA-256 of a model directory's weight files (what a stage starting from it depends on).
+pub(super) fn weights_digest(model: &Path) -> Result<String, TrainError> {
+    use sha2::{Digest, Sha256};
+    let (files, _) = crate::st::model_files(model)?;
+    let mut hash = Sha256::new();
+    for file in files {
+        // Streamed: weight files can be gigabytes.
+        let mut reader = std::fs::File::open(&file).map_err(|e| TrainError::io(&file, e))?;
+        std::io::copy(&mut reader, &mut hash).map_err(|e| TrainError::io(&file, e))?;
+    }
+    Ok(hex::encode(hash.finalize()))
+}
+
+/// Evaluate a model on every family's test split at the curriculum levels and on the domain
+/// set (cached by stage name).
+pub(super) fn evaluate_stage(
+    name: &str,
+    model: &Path,
+    config: &PipelineConfig,
+    layout: &Layout,
+    rewards: &RewardSource,
+    device: &Device,
+) -> Result<(EvalReport, EvalReport), TrainError> {
+    // Cached per stage, keyed by what decides the result: the evaluation settings and the
+    // model's weights file.
+    let weights = weights_digest(model)?;
+    let key = crate::run::fingerprint(&(
+        &config.levels,
+        &config.domain,
+        config.eval_limit,
+        config.eval_max_new_tokens,
+        config.reward,
+        weights,
+    ));
+    let path = layout.eval(&format!("{name}-{key}"));
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && let Ok(cached) = serde_json::from_str::<(EvalReport, EvalReport)>(&text)
+    {
+        return Ok(cached);
+    }
+    let policy = Policy::load(model, device)?;
+    let sampler = policy.untracked()?;
+    let families = select(
+        layout,
+        Split::Test,
+        &families(),
+        &config.levels,
+        config.eval_limit,
+    )?;
+    let domain_families: Vec<&str> = config.domain.families.iter().map(String::as_str).collect();
+    let domain = select(
+        layout,
+        Split::Test,
+        &domain_families,
+        &config.domain.levels,
+        config.eval_limit,
+    )?;
+    let tokens = config.eval_max_new_tokens;
+    let result = (
+        evaluate(&sampler, &policy.codec, &families, tokens, rewards)?,
+        evaluate(&sampler, &policy.codec, &domain, tokens, rewards)?,
+    );
+    std::fs::create_dir_all(path.parent().expect("eval dir"))
+        .map_err(|e| TrainError::io(&path, e))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&result).expect("json"))
+        .map_err(|e| TrainError::io(&path, e))?;
+    log(&format!(
+        "eval {name}: family accuracy {:.3}, domain {:.3}",
+        result.0.accuracy, result.1.accuracy
+    ));
+    Ok(result)
+}
+
+/// Whether `dir` already holds the merge of `inputs` with these weights.
+pub(super) fn same_merge(dir: &Path, inputs: &[PathBuf], weights: &[f64], normalize: bool) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join("merge_config.json")) else {
+        return false;
+    };
+    let Ok(done) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return false;
+    };
+    done["weights"] == serde_json::json!(weights)
+        && done["normalize"] == serde_json::json!(normalize)
+        && done["inputs"] == serde_json::json!(inputs)
+}
