@@ -199,6 +199,11 @@ pub trait Family: Send + Sync + 'static {
     fn option_docs(&self) -> &'static [OptionDoc] {
         &[]
     }
+    /// The shape of the paper's released labels for this task, if the family is one of the
+    /// paper's (so a paper label is attributed to it).
+    fn paper_format(&self) -> Option<crate::paper::PaperFormat> {
+        None
+    }
     /// Refuse options out of range; the message names the key.
     fn validate_options(&self, options: &Self::Options) -> Result<(), String> {
         let _ = options;
@@ -295,6 +300,8 @@ pub trait DynFamily: Send + Sync {
     fn fields(&self) -> &'static [FieldSpec];
     /// See [`Family::option_docs`].
     fn option_docs(&self) -> &'static [OptionDoc];
+    /// See [`Family::paper_format`].
+    fn paper_format(&self) -> Option<crate::paper::PaperFormat>;
     /// The family's default options.
     fn default_options(&self) -> FamilyOptions;
     /// Read and validate the family's options from a JSON object (keys it does not know refused,
@@ -401,6 +408,10 @@ impl<F: Family> DynFamily for F {
 
     fn option_docs(&self) -> &'static [OptionDoc] {
         Family::option_docs(self)
+    }
+
+    fn paper_format(&self) -> Option<crate::paper::PaperFormat> {
+        Family::paper_format(self)
     }
 
     fn default_options(&self) -> FamilyOptions {

@@ -6,6 +6,19 @@ use std::collections::HashMap;
 use crate::Verdict;
 use crate::answer;
 use crate::limits;
+use crate::registry;
+
+/// The three shapes of the paper's `solution_text_format`; a family says which one its
+/// paper-compatible levels answer in ([`crate::Family::paper_format`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaperFormat {
+    /// `(1) A is False\n(2) B is True`.
+    Assignment,
+    /// `(1) FI is unreachable\n(2) NO is reachable`.
+    Reachability,
+    /// A bare integer.
+    Integer,
+}
 
 /// A label from the paper's released data.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,13 +62,21 @@ impl PaperLabel {
         reach.map(PaperLabel::Reachability)
     }
 
-    /// The family this label belongs to.
-    pub fn family_name(&self) -> &'static str {
+    /// The label's shape.
+    pub fn format(&self) -> PaperFormat {
         match self {
-            PaperLabel::Assignment(_) => "deduction",
-            PaperLabel::Reachability(_) => "abduction",
-            PaperLabel::Integer(_) => "induction",
+            PaperLabel::Assignment(_) => PaperFormat::Assignment,
+            PaperLabel::Reachability(_) => PaperFormat::Reachability,
+            PaperLabel::Integer(_) => PaperFormat::Integer,
         }
+    }
+
+    /// The family whose paper format this label has (`paper` if no registered family has it).
+    pub fn family_name(&self) -> &'static str {
+        registry::FAMILIES
+            .iter()
+            .find(|f| f.paper_format() == Some(self.format()))
+            .map_or("paper", |f| f.name())
     }
 
     /// Judge an answer text against the stored answer.
@@ -135,12 +156,17 @@ fn judge_pairs(pairs: &[(String, bool)], text: &str, words: &[(&str, bool)]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Family;
 
     #[test]
     fn recognises_the_three_forms() {
         assert_eq!(PaperLabel::parse("9"), Some(PaperLabel::Integer(9)));
         let ded = PaperLabel::parse("(1) A is False\n(2) B is True\n").unwrap();
-        assert_eq!(ded.family_name(), "deduction");
+        assert_eq!(ded.format(), PaperFormat::Assignment);
+        assert_eq!(
+            ded.family_name(),
+            crate::families::deduction::Deduction.name()
+        );
         let abd = PaperLabel::parse("(1) M is unreachable\n(2) BA is reachable").unwrap();
         assert_eq!(
             abd,

@@ -89,6 +89,16 @@ mod tests {
         }
     }
 
+    /// A paper label is attributed to at most one family.
+    #[test]
+    fn paper_formats_are_distinct() {
+        let formats: Vec<_> = FAMILIES.iter().filter_map(|f| f.paper_format()).collect();
+        for (i, a) in formats.iter().enumerate() {
+            assert!(!formats[i + 1..].contains(a), "{a:?} claimed twice");
+        }
+        assert_eq!(formats.len(), 3, "the paper's three tasks");
+    }
+
     /// The first candidate of a level that lands in `split`.
     fn first_item(family: &'static dyn DynFamily, level: u8, split: Split) -> Item {
         (0..2000)

@@ -66,7 +66,7 @@ impl GenerateConfig {
     /// Check the configuration before anything is written: a library caller gets the same errors
     /// the CLI gives, never a panic deep in generation.
     pub fn validate(&self) -> Result<(), DatasetError> {
-        let invalid = |message: String| Err(DatasetError::Invalid(message));
+        let invalid = |message: String| Err(DatasetError::Config(message));
         if self.shard_rows == 0 {
             return invalid("shard_rows must be positive".into());
         }
@@ -736,7 +736,10 @@ mod tests {
         for (i, spoil) in bad.into_iter().enumerate() {
             let mut c = config();
             spoil(&mut c);
-            assert!(super::generate(&c).is_err(), "case {i}");
+            assert!(
+                matches!(super::generate(&c), Err(super::DatasetError::Config(_))),
+                "case {i}"
+            );
             assert!(!c.out.exists(), "case {i} wrote {}", c.out.display());
         }
     }

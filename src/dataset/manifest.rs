@@ -158,10 +158,10 @@ impl Manifest {
             .map_err(|e| DatasetError::io(path, e))?
             .len();
         if size > MAX_MANIFEST_BYTES {
-            return Err(DatasetError::Invalid(format!(
-                "{}: {size} bytes, more than a manifest can be ({MAX_MANIFEST_BYTES})",
-                path.display()
-            )));
+            return Err(DatasetError::invalid(
+                path,
+                format!("{size} bytes, more than a manifest can be ({MAX_MANIFEST_BYTES})"),
+            ));
         }
         let text = std::fs::read_to_string(path).map_err(|e| DatasetError::io(path, e))?;
         serde_json::from_str(&text).map_err(|source| DatasetError::Json {
@@ -196,7 +196,7 @@ impl Manifest {
         }
         let first = parts
             .first()
-            .ok_or_else(|| DatasetError::Invalid("no workers".into()))?
+            .ok_or_else(|| DatasetError::Config("no workers to merge".into()))?
             .clone();
         let same = |m: &Manifest| {
             (
@@ -214,9 +214,10 @@ impl Manifest {
             )
         };
         if let Some(odd) = parts.iter().position(|m| !same(m)) {
-            return Err(DatasetError::Invalid(format!(
-                "worker {odd} ran with another configuration than worker 0"
-            )));
+            return Err(DatasetError::invalid(
+                &dir.join(worker_file(odd as u64, count)),
+                format!("worker {odd} ran with another configuration than worker 0"),
+            ));
         }
         let mut merged = Manifest {
             streams: Vec::new(),

@@ -26,8 +26,12 @@ pub fn merge_workers(dir: &Path, count: u64) -> Result<Manifest, DatasetError> {
     manifest.write(dir)?;
     let mut families: Vec<&'static dyn triad_generators::DynFamily> = Vec::new();
     for stream in &manifest.streams {
-        let family = triad_generators::registry::family(&stream.family)
-            .ok_or_else(|| DatasetError::Invalid(format!("unknown family {}", stream.family)))?;
+        let family = triad_generators::registry::family(&stream.family).ok_or_else(|| {
+            DatasetError::Invalid {
+                path: dir.join("manifest.json"),
+                message: format!("unknown family {}", stream.family),
+            }
+        })?;
         if !families.iter().any(|f| f.name() == family.name()) {
             families.push(family);
         }
@@ -99,9 +103,17 @@ pub enum DatasetError {
         /// Who holds it, as far as known.
         holder: String,
     },
-    /// Something on disk is not what triad wrote.
-    #[error("{0}")]
-    Invalid(String),
+    /// A file on disk is not what triad wrote.
+    #[error("{}: {message}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A configuration that cannot be generated (found before anything is written).
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// A shard's row (or column) is not of the row schema.
     #[error("{}{}: column `{column}`: {message}", path.display(), row.map(|r| format!(" row {r}")).unwrap_or_default())]
     Row {
@@ -125,6 +137,13 @@ pub enum DatasetError {
 }
 
 impl DatasetError {
+    pub(crate) fn invalid(path: &Path, message: impl Into<String>) -> DatasetError {
+        DatasetError::Invalid {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn io(path: &Path, source: std::io::Error) -> DatasetError {
         DatasetError::Io {
             path: path.to_path_buf(),

@@ -59,17 +59,23 @@ pub fn read_existing(
             source: e,
         })?;
     let mut ids = Vec::new();
+    let bad = |row: Option<u64>, message: String| DatasetError::Row {
+        path: path.to_path_buf(),
+        row,
+        column: "id",
+        message,
+    };
     for batch in reader {
         let batch = batch?;
         let column = batch
             .column_by_name("id")
             .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-            .ok_or_else(|| DatasetError::Invalid(format!("{}: no id column", path.display())))?;
+            .ok_or_else(|| bad(None, "missing, or not a string column".into()))?;
         for id in column.iter().flatten() {
+            let row = ids.len() as u64;
             ids.push(
-                u128::from_str_radix(id, 16).map_err(|_| {
-                    DatasetError::Invalid(format!("{}: bad id {id}", path.display()))
-                })?,
+                u128::from_str_radix(id, 16)
+                    .map_err(|_| bad(Some(row), format!("{id:?} is not 32 hex digits")))?,
             );
         }
     }

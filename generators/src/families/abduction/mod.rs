@@ -192,6 +192,10 @@ impl Family for Abduction {
         1..=10
     }
 
+    fn paper_format(&self) -> Option<crate::paper::PaperFormat> {
+        Some(crate::paper::PaperFormat::Reachability)
+    }
+
     fn describe_level(&self, level: u8) -> String {
         match shape(level) {
             Some(s) => format!(

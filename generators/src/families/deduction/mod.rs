@@ -321,6 +321,10 @@ impl Family for Deduction {
         1..=10
     }
 
+    fn paper_format(&self) -> Option<crate::paper::PaperFormat> {
+        Some(crate::paper::PaperFormat::Assignment)
+    }
+
     fn describe_level(&self, level: u8) -> String {
         match shape(level) {
             Some(Shape {

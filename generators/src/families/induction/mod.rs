@@ -8,7 +8,7 @@
 //! 6–10) and that reproduces the visible terms predicts the same hidden values, for any constants
 //! (the paper's items include `2, 4, ?` style prefixes that +2 and ×2 both explain, k-step rules
 //! whose masked step was never shown, and level-1 items that level 2's ÷ explains otherwise). See
-//! [`fit_determinacy`].
+//! `determinacy::fit_determinacy`.
 //!
 //! | level | hidden rule | determinacy checked against |
 //! |---|---|---|
@@ -160,6 +160,10 @@ impl Family for Induction {
 
     fn levels(&self) -> RangeInclusive<u8> {
         1..=10
+    }
+
+    fn paper_format(&self) -> Option<crate::paper::PaperFormat> {
+        Some(crate::paper::PaperFormat::Integer)
     }
 
     fn describe_level(&self, level: u8) -> String {
