@@ -12,7 +12,7 @@ use triad::dataset::{self, GenerateConfig};
 use triad::generators::{DynFamily, GenOptions, OptionSet, PromptStyle, registry};
 use triad::reward::Preset;
 
-/// Self-verifiable reasoning tasks (deduction, induction, abduction) and their rewards.
+/// Self-verifiable reasoning tasks (every family in the registry) and their rewards.
 #[derive(Parser)]
 #[command(name = "triad", version, about)]
 struct Cli {

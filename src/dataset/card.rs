@@ -1,5 +1,5 @@
 //! The generated dataset card, `OUT/README.md`, with Hugging Face front matter so
-//! `datasets.load_dataset(OUT, "deduction-level-1")` works as it is.
+//! `datasets.load_dataset(OUT, "<family>-level-<n>")` works as it is.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -39,7 +39,7 @@ fn front_matter(manifest: &Manifest) -> String {
     configs
 }
 
-/// The options as `--option` would set them: `` `deduction.unsat_ratio=0.0` ``, one per key.
+/// The options as `--option` would set them (`` `family.key=value` ``), one per key.
 fn options_text(options: &triad_generators::OptionSet) -> String {
     let all: Vec<String> = options
         .iter()
@@ -110,10 +110,20 @@ pub fn write(
          - `id` is a canonical content hash. No two rows share an id, and train and test are disjoint by \
          construction: the content space is split between them by hash.\n\
          - Every label is self-contained: `triad score` or `triad serve` needs only the label and the response.\n\
-         - `manifest.json` lists every shard with its SHA-256.\n\n\
-         ## Loading\n\n\
-         ```python\nimport datasets\nds = datasets.load_dataset(\"parquet\", data_files={\"train\": \"deduction/level-1/train-*.parquet\"})\n```\n\n\
-         verl: `data.train_files=[.../train-00000-of-00001.parquet]` (columns `prompt`, `reward_model`, `extra_info`, \
+         - `manifest.json` lists every shard with its SHA-256.\n\n",
+    );
+    // The loading example names the dataset's first stream.
+    let (family, level) = manifest
+        .streams
+        .first()
+        .map_or(("FAMILY", 1), |s| (s.family.as_str(), s.level));
+    let _ = write!(
+        text,
+        "## Loading\n\n\
+         ```python\nimport datasets\nds = datasets.load_dataset(\"parquet\", data_files={{\"train\": \"{family}/level-{level}/train-*.parquet\"}})\n```\n\n",
+    );
+    text.push_str(
+        "verl: `data.train_files=[.../train-00000-of-00001.parquet]` (columns `prompt`, `reward_model`, `extra_info`, \
          `data_source`). OpenRLHF: `--data.label_key label`.\n\n\
          Columns are described in triad's `schemas/row.schema.json`; labels in `schemas/label.schema.json`.\n",
     );
