@@ -22,6 +22,14 @@ pub struct Packed {
     pub mask: Tensor,
     /// Completion tokens per sequence.
     pub lengths: Vec<usize>,
+    /// The trained positions (`mask` = 1) as indices into the flattened `[batch · (len − 1)]`
+    /// grid, in row order: the only positions any loss reads, so the LM head and its
+    /// log-softmax run on these alone (see [`crate::model::Qwen2::logits_at`]).
+    pub positions: Tensor,
+    /// The target token at each of `positions`.
+    pub trained_targets: Tensor,
+    /// The sequence (row) each of `positions` belongs to.
+    pub rows: Vec<usize>,
 }
 
 /// Pack `sequences`, right-padding with `pad`. Causal attention keeps real tokens from seeing
@@ -37,7 +45,10 @@ pub fn pack(sequences: &[&Sequence], pad: u32, device: &Device) -> candle_core::
     let mut inputs = Vec::with_capacity(sequences.len() * width);
     let mut targets = Vec::with_capacity(sequences.len() * width);
     let mut mask = Vec::with_capacity(sequences.len() * width);
-    for s in sequences {
+    let mut positions = Vec::new();
+    let mut trained_targets = Vec::new();
+    let mut rows = Vec::new();
+    for (row, s) in sequences.iter().enumerate() {
         let full: Vec<u32> = s.prompt.iter().chain(&s.completion).copied().collect();
         for t in 0..width {
             inputs.push(full.get(t).copied().unwrap_or(pad));
@@ -45,6 +56,11 @@ pub fn pack(sequences: &[&Sequence], pad: u32, device: &Device) -> candle_core::
             let position = t + 1;
             let trained = position >= s.prompt.len() && position < full.len();
             mask.push(if trained { 1f32 } else { 0f32 });
+            if trained {
+                positions.push((row * width + t) as u32);
+                trained_targets.push(full[position]);
+                rows.push(row);
+            }
         }
     }
     let shape = (sequences.len(), width);
@@ -53,6 +69,9 @@ pub fn pack(sequences: &[&Sequence], pad: u32, device: &Device) -> candle_core::
         targets: Tensor::from_vec(targets, shape, device)?,
         mask: Tensor::from_vec(mask, shape, device)?,
         lengths: sequences.iter().map(|s| s.completion.len()).collect(),
+        positions: Tensor::new(positions.as_slice(), device)?,
+        trained_targets: Tensor::new(trained_targets.as_slice(), device)?,
+        rows,
     })
 }
 
@@ -83,5 +102,8 @@ mod tests {
             p.mask.to_vec2::<f32>().unwrap(),
             vec![vec![0., 0., 1., 1.], vec![1., 0., 0., 0.]]
         );
+        assert_eq!(p.positions.to_vec1::<u32>().unwrap(), vec![2, 3, 4]);
+        assert_eq!(p.trained_targets.to_vec1::<u32>().unwrap(), vec![4, 5, 6]);
+        assert_eq!(p.rows, vec![0, 0, 1]);
     }
 }

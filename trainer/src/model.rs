@@ -384,6 +384,28 @@ impl Qwen2 {
     /// positions already in `cache` (which is extended). Padding must come at the end of a row:
     /// causal attention then keeps real tokens from seeing it.
     pub fn forward(&self, ids: &Tensor, cache: &mut KvCache) -> candle_core::Result<Tensor> {
+        self.project(&self.hidden(ids, cache)?)
+    }
+
+    /// Logits `[batch, vocab]` of the last position only (what the next token is drawn from), the
+    /// cache extended as [`Qwen2::forward`] does: a prompt's prefill runs the LM head once.
+    pub fn forward_last(&self, ids: &Tensor, cache: &mut KvCache) -> candle_core::Result<Tensor> {
+        let hidden = self.hidden(ids, cache)?;
+        let seq = hidden.dim(1)?;
+        self.project_rows(&hidden.narrow(1, seq - 1, 1)?.squeeze(1)?)
+    }
+
+    /// Logits `[n, vocab]` at `positions` (indices into the flattened `[batch · seq]` grid) of a
+    /// cache-free forward pass over `ids`: what a loss over some positions needs, with the LM
+    /// head and everything after it run on those positions only.
+    pub fn logits_at(&self, ids: &Tensor, positions: &Tensor) -> candle_core::Result<Tensor> {
+        let hidden = self.hidden(ids, &mut self.new_cache())?;
+        let (b, t, h) = hidden.dims3()?;
+        self.project_rows(&hidden.reshape((b * t, h))?.index_select(positions, 0)?)
+    }
+
+    /// The final (normed) hidden states `[batch, seq, hidden]`; see [`Qwen2::forward`].
+    fn hidden(&self, ids: &Tensor, cache: &mut KvCache) -> candle_core::Result<Tensor> {
         let (_, seq) = ids.dims2()?;
         let offset = cache.len();
         if offset + seq > self.config.max_position_embeddings {
@@ -402,7 +424,7 @@ impl Qwen2 {
         for (layer, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
             xs = layer.forward(&xs, &self.rotary, mask.as_ref(), offset, slot)?;
         }
-        self.project(&self.norm.forward(&xs)?)
+        self.norm.forward(&xs)
     }
 
     /// Logits for a whole batch with no cache (training).
@@ -418,15 +440,16 @@ impl Qwen2 {
     }
 
     fn project(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t, h) = hidden.dims3()?;
+        self.project_rows(&hidden.reshape((b * t, h))?)?
+            .reshape((b, t, self.config.vocab_size))
+    }
+
+    /// `[n, hidden]` → `[n, vocab]`.
+    fn project_rows(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
         match &self.lm_head {
             Some(head) => head.forward(hidden),
-            None => {
-                let (b, t, h) = hidden.dims3()?;
-                hidden
-                    .reshape((b * t, h))?
-                    .matmul(&self.embed_tokens.t()?)?
-                    .reshape((b, t, self.config.vocab_size))
-            }
+            None => hidden.matmul(&self.embed_tokens.t()?),
         }
     }
 }

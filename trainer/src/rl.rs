@@ -171,10 +171,6 @@ struct Frozen {
 }
 
 /// Masked sum of a `[batch, seq]` tensor.
-fn masked_sum(values: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-    (values * mask)?.sum_all()
-}
-
 /// Update the policy on scored rollouts: `advantages[i]` applies to every token of
 /// `sequences[i]`. Runs `epochs` passes, each one optimizer step over `micro` micro-batches;
 /// the loss is the token mean over the whole batch.
@@ -204,13 +200,18 @@ pub fn policy_update(
             let batch: Vec<&Sequence> = ids.iter().map(|&i| &sequences[i]).collect();
             let packed = pack(&batch, policy.codec.pad, &device)?;
             stats.tokens += packed.inputs.elem_count();
-            let logits = policy.model.forward_full(&packed.inputs)?;
-            let (logp, entropy) = crate::sample::log_probs_and_entropy(&logits, &packed.targets)?;
+            // Every tensor below is over the trained (completion) positions only, `[n]`.
+            let logits = policy.model.logits_at(&packed.inputs, &packed.positions)?;
+            let (logp, entropy) =
+                crate::sample::log_probs_and_entropy(&logits, &packed.trained_targets)?;
             if epoch == 0 {
                 let reference = match reference {
                     Some(model) if loss.kl_coef != 0.0 => {
-                        let logits = model.forward_full(&packed.inputs)?;
-                        Some(crate::sample::token_log_probs(&logits, &packed.targets)?.detach())
+                        let logits = model.logits_at(&packed.inputs, &packed.positions)?;
+                        Some(
+                            crate::sample::token_log_probs(&logits, &packed.trained_targets)?
+                                .detach(),
+                        )
                     }
                     _ => None,
                 };
@@ -220,33 +221,32 @@ pub fn policy_update(
                 });
             }
             let f = &frozen[part];
-            let adv: Vec<f32> = ids.iter().map(|&i| advantages[i] as f32).collect();
-            let adv = Tensor::from_vec(adv, (ids.len(), 1), &device)?;
+            let adv: Vec<f32> = packed
+                .rows
+                .iter()
+                .map(|&row| advantages[ids[row]] as f32)
+                .collect();
+            let adv = Tensor::from_vec(adv, packed.rows.len(), &device)?;
             let ratio = (&logp - &f.old)?.exp()?;
-            let unclipped = ratio.broadcast_mul(&adv)?.neg()?;
-            let clipped = ratio
-                .clamp(1.0 - loss.clip, 1.0 + loss.clip)?
-                .broadcast_mul(&adv)?
-                .neg()?;
+            let unclipped = (&ratio * &adv)?.neg()?;
+            let clipped = (ratio.clamp(1.0 - loss.clip, 1.0 + loss.clip)? * &adv)?.neg()?;
             let mut per_token = unclipped.maximum(&clipped)?;
             if let Some(reference) = &f.reference {
                 // k3 ("low_var_kl"): exp(ref − logp) − (ref − logp) − 1, clamped like verl.
                 let diff = (reference - &logp)?;
                 let kl = ((diff.exp()? - &diff)? - 1.0)?.clamp(-10.0, 10.0)?;
                 if epoch == 0 {
-                    stats.kl +=
-                        f64::from(masked_sum(&kl, &packed.mask)?.to_scalar::<f32>()?) / normaliser;
+                    stats.kl += f64::from(kl.sum_all()?.to_scalar::<f32>()?) / normaliser;
                 }
                 per_token = (per_token + (kl * loss.kl_coef)?)?;
             }
             if epoch == 0 {
-                stats.entropy +=
-                    f64::from(masked_sum(&entropy, &packed.mask)?.to_scalar::<f32>()?) / normaliser;
+                stats.entropy += f64::from(entropy.sum_all()?.to_scalar::<f32>()?) / normaliser;
             }
             if loss.entropy_coef != 0.0 {
                 per_token = (per_token - (entropy * loss.entropy_coef)?)?;
             }
-            let part_loss = (masked_sum(&per_token, &packed.mask)? / normaliser)?;
+            let part_loss = (per_token.sum_all()? / normaliser)?;
             total += f64::from(part_loss.to_scalar::<f32>()?);
             optim::accumulate(
                 &mut grads,

@@ -88,6 +88,31 @@ pub fn sample(
     options: &SampleOptions,
     rng: &mut ChaCha8Rng,
 ) -> Result<Vec<Vec<u32>>, TrainError> {
+    decode_pool().install(|| sample_here(model, prompt, n, eos, options, rng))
+}
+
+/// A one-thread pool that decoding runs in. A decode step is hundreds of operations on a few
+/// rows each, and splitting each product across threads cost more than it saved: on 2 cores,
+/// sampling ran 1.35× faster on one thread (same tokens). Training keeps every thread.
+fn decode_pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "triad-decode".into())
+            .build()
+            .expect("a one-thread pool can be built")
+    })
+}
+
+fn sample_here(
+    model: &Qwen2,
+    prompt: &[u32],
+    n: usize,
+    eos: u32,
+    options: &SampleOptions,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<Vec<u32>>, TrainError> {
     let device = model.device().clone();
     let room = model
         .config()
@@ -101,8 +126,7 @@ pub fn sample(
     // Prefill once, then share the prompt's cache across the n rollouts.
     let mut cache = model.new_cache();
     let ids = Tensor::new(prompt, &device)?.unsqueeze(0)?;
-    let logits = model.forward(&ids, &mut cache)?;
-    let last = logits.narrow(1, prompt.len() - 1, 1)?.squeeze(1)?;
+    let last = model.forward_last(&ids, &mut cache)?;
     let mut rows: Vec<Vec<f32>> = vec![last.squeeze(0)?.to_vec1()?; n];
     let mut cache = cache.repeat_batch(n)?;
     let mut done = vec![false; n];

@@ -87,9 +87,9 @@ pub fn nll(
     normaliser: f64,
 ) -> Result<Tensor, TrainError> {
     let packed = pack(batch, pad, model.device())?;
-    let logits = model.forward_full(&packed.inputs)?;
-    let log_probs = crate::sample::token_log_probs(&logits, &packed.targets)?;
-    Ok(((log_probs * &packed.mask)?.sum_all()?.neg()? / normaliser)?)
+    let logits = model.logits_at(&packed.inputs, &packed.positions)?;
+    let log_probs = crate::sample::token_log_probs(&logits, &packed.trained_targets)?;
+    Ok((log_probs.sum_all()?.neg()? / normaliser)?)
 }
 
 /// One optimizer step on `batch` split into `micro` micro-batches; returns (loss, grad norm).

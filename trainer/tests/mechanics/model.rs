@@ -31,6 +31,67 @@ fn every_parameter_receives_a_nonzero_gradient() {
     }
 }
 
+/// The losses read the LM head at the completion positions only (`logits_at`) and prefill reads
+/// the last position only (`forward_last`); both equal the full forward's rows there.
+#[test]
+fn position_subsets_of_the_head_match_the_full_forward() {
+    for tie in [true, false] {
+        let policy = small_policy(tie, 3);
+        let a = sequence(&policy, "1, 2, 3, 4, ?", "<answer>5</answer>");
+        let b = sequence(&policy, "9, 7, ?", "<answer>5</answer>");
+        let packed = pack(&[&a, &b], policy.codec.pad, &Device::Cpu).unwrap();
+        let full = policy.model.forward_full(&packed.inputs).unwrap();
+        let (rows, width, vocab) = full.dims3().unwrap();
+        let gathered = full
+            .reshape((rows * width, vocab))
+            .unwrap()
+            .index_select(&packed.positions, 0)
+            .unwrap();
+        let subset = policy
+            .model
+            .logits_at(&packed.inputs, &packed.positions)
+            .unwrap();
+        let max_diff = |x: &Tensor, y: &Tensor| {
+            (x - y)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        assert!(max_diff(&gathered, &subset) < 1e-5, "tie={tie}");
+        // The SFT loss over the subset is the masked loss over every position.
+        let masked = (token_log_probs(&full, &packed.targets).unwrap() * &packed.mask)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let loss = nll(&policy.model, &[&a, &b], policy.codec.pad, 1.0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!((loss + masked).abs() < 1e-4, "{loss} vs {masked}");
+        let ids = Tensor::new(a.prompt.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let last = policy
+            .model
+            .forward_last(&ids, &mut policy.model.new_cache())
+            .unwrap();
+        let whole = policy.model.forward_full(&ids).unwrap();
+        let expected = whole
+            .narrow(1, a.prompt.len() - 1, 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap();
+        assert!(max_diff(&last, &expected) < 1e-5, "tie={tie}");
+    }
+}
+
 #[test]
 fn kv_cache_decoding_matches_the_full_forward() {
     let policy = small_policy(true, 2);
