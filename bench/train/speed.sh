@@ -4,6 +4,7 @@
 # (8 prompts x 4 rollouts, 32 new tokens). Prints the median tokens/s per phase (first step left
 # out) and the loss curve, which must not change with a speed-only change.
 # usage: bench/train/speed.sh [TRIAD_TRAIN [WORK]]   (default: this checkout's release build)
+#        SIZE=small bench/train/speed.sh …            (model size; default tiny)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ $# -lt 1 ]; then cargo build --release --quiet -p triad -p triad-trainer; fi
@@ -14,9 +15,10 @@ TRIAD=target/release/triad
 mkdir -p "$WORK"
 [ -d "$WORK/data" ] || $TRIAD generate --out "$WORK/data" --levels 1-2 --train 300 --test 40 --seed 7 --quiet
 SEL=(--data "$WORK/data" --levels 1,2)
-[ -d "$WORK/init" ] || $TT init --size tiny "${SEL[@]}" --out "$WORK/init" > /dev/null
+SIZE=${SIZE:-tiny}
+[ -d "$WORK/init-$SIZE" ] || $TT init --size "$SIZE" "${SEL[@]}" --out "$WORK/init-$SIZE" > /dev/null
 rm -rf "$WORK/sft" "$WORK/rl"
-$TT sft --model "$WORK/init" "${SEL[@]}" --out "$WORK/sft" --steps "${SFT_STEPS:-12}" --batch-size 16 --lr 1e-3 > /dev/null 2>&1
+$TT sft --model "$WORK/init-$SIZE" "${SEL[@]}" --out "$WORK/sft" --steps "${SFT_STEPS:-12}" --batch-size 16 --lr 1e-3 > /dev/null 2>&1
 $TT rl --model "$WORK/sft" "${SEL[@]}" --out "$WORK/rl" --steps "${RL_STEPS:-4}" --prompts 8 --rollouts 4 \
   --max-new-tokens 32 --save-every 100 > /dev/null 2>&1
 python3 - "$WORK" <<'PY'

@@ -14,6 +14,7 @@ pub mod config;
 pub mod data;
 mod error;
 pub mod eval;
+mod fused;
 pub mod merge;
 pub mod metrics;
 pub mod model;

@@ -186,13 +186,19 @@ impl Attention {
         let k = self.repeat_kv(k)?;
         let v = self.repeat_kv(v)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?;
-        let scores = match mask {
-            Some(m) => scores.broadcast_add(m)?,
-            None => scores,
+        let scores = q.matmul(&k.t()?.contiguous()?)?;
+        let weights = if scores.device().is_cpu() {
+            // One pass each way over the step's largest tensor (see `fused`).
+            crate::fused::causal_softmax(&scores, scale, offset)?
+        } else {
+            let scores = (scores * scale)?;
+            let scores = match mask {
+                Some(m) => scores.broadcast_add(m)?,
+                None => scores,
+            };
+            // The composed softmax (softmax_last_dim is a fused kernel with no backward).
+            candle_nn::ops::softmax(&scores, D::Minus1)?
         };
-        // The composed softmax (softmax_last_dim is a fused kernel with no backward).
-        let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
         let out = weights
             .matmul(&v)?
             .transpose(1, 2)?
@@ -415,7 +421,8 @@ impl Qwen2 {
                 self.config.max_position_embeddings
             );
         }
-        let mask = if seq > 1 {
+        // The CPU kernel masks by position itself; other devices add this mask.
+        let mask = if seq > 1 && !ids.device().is_cpu() {
             Some(causal_mask(seq, offset, ids.device())?)
         } else {
             None
