@@ -111,6 +111,12 @@ impl Rotary {
     }
 }
 
+/// Whether attention takes the CPU path: the fused causal softmax (one pass each way, masking by
+/// position; see `fused`) and grouped products; other devices keep the composed ops.
+fn scores_on_cpu(xs: &Tensor) -> bool {
+    xs.device().is_cpu()
+}
+
 #[derive(Clone, Debug)]
 struct Attention {
     q_proj: Linear,
@@ -183,22 +189,42 @@ impl Attention {
             None => (k, v),
         };
         *cache = Some((k.clone(), v.clone()));
+        let groups = self.heads / self.kv_heads;
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        if scores_on_cpu(xs) {
+            // Grouped-query attention without copying K and V per query head: the `groups` query
+            // heads that share a key/value head are stacked as rows of one product.
+            let total = k.dim(2)?;
+            let q = q
+                .contiguous()?
+                .reshape((b, self.kv_heads, groups * t, self.head_dim))?;
+            let scores = q
+                .matmul(&k.t()?.contiguous()?)?
+                .reshape((b, self.heads, t, total))?;
+            let weights = crate::fused::causal_softmax(&scores, scale, offset)?.reshape((
+                b,
+                self.kv_heads,
+                groups * t,
+                total,
+            ))?;
+            let out = weights
+                .matmul(&v)?
+                .reshape((b, self.heads, t, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((b, t, self.heads * self.head_dim))?;
+            return self.o_proj.forward(&out);
+        }
         let k = self.repeat_kv(k)?;
         let v = self.repeat_kv(v)?;
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
         let scores = q.matmul(&k.t()?.contiguous()?)?;
-        let weights = if scores.device().is_cpu() {
-            // One pass each way over the step's largest tensor (see `fused`).
-            crate::fused::causal_softmax(&scores, scale, offset)?
-        } else {
-            let scores = (scores * scale)?;
-            let scores = match mask {
-                Some(m) => scores.broadcast_add(m)?,
-                None => scores,
-            };
-            // The composed softmax (softmax_last_dim is a fused kernel with no backward).
-            candle_nn::ops::softmax(&scores, D::Minus1)?
+        let scores = (scores * scale)?;
+        let scores = match mask {
+            Some(m) => scores.broadcast_add(m)?,
+            None => scores,
         };
+        // The composed softmax (softmax_last_dim is a fused kernel with no backward).
+        let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
         let out = weights
             .matmul(&v)?
             .transpose(1, 2)?
