@@ -497,15 +497,17 @@ fn verify_shard(
         let RowBatch { batch, rows, .. } = match batch {
             Ok(read) => read,
             Err(e) => {
+                // The location is the shard already: say what, not where.
                 let what = match e {
                     DatasetError::Row {
                         column, message, ..
-                    } => format!("column `{column}`: {message}"),
+                    } => format!(
+                        "unreadable after row {rows_in_shard}: column `{column}`: {message}"
+                    ),
+                    DatasetError::Invalid { message, .. } => message,
                     other => other.to_string(),
                 };
-                report.problems.push(problem(format!(
-                    "unreadable after row {rows_in_shard}: {what}"
-                )));
+                report.problems.push(problem(what));
                 return;
             }
         };

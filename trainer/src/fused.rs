@@ -132,19 +132,8 @@ mod tests {
 
     /// The composed form the kernel replaces: scale, add the causal mask, softmax.
     fn composed(scores: &Tensor, scale: f64, offset: usize) -> Tensor {
-        let (seq, total) = (scores.dim(2).unwrap(), scores.dim(3).unwrap());
-        let mask: Vec<f32> = (0..seq)
-            .flat_map(|i| {
-                (0..total).map(move |j| {
-                    if j > offset + i {
-                        f32::NEG_INFINITY
-                    } else {
-                        0.0
-                    }
-                })
-            })
-            .collect();
-        let mask = Tensor::from_vec(mask, (seq, total), &Device::Cpu).unwrap();
+        let seq = scores.dim(2).unwrap();
+        let mask = crate::model::causal_mask(seq, offset, &Device::Cpu).unwrap();
         let scaled = (scores * scale).unwrap().broadcast_add(&mask).unwrap();
         candle_nn::ops::softmax(&scaled, D::Minus1).unwrap()
     }

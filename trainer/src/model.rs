@@ -111,12 +111,6 @@ impl Rotary {
     }
 }
 
-/// Whether attention takes the CPU path: the fused causal softmax (one pass each way, masking by
-/// position; see `fused`) and grouped products; other devices keep the composed ops.
-fn scores_on_cpu(xs: &Tensor) -> bool {
-    xs.device().is_cpu()
-}
-
 #[derive(Clone, Debug)]
 struct Attention {
     q_proj: Linear,
@@ -191,7 +185,7 @@ impl Attention {
         *cache = Some((k.clone(), v.clone()));
         let groups = self.heads / self.kv_heads;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        if scores_on_cpu(xs) {
+        if xs.device().is_cpu() {
             // Grouped-query attention without copying K and V per query head: the `groups` query
             // heads that share a key/value head are stacked as rows of one product.
             let total = k.dim(2)?;
@@ -488,7 +482,11 @@ impl Qwen2 {
 }
 
 /// `[seq, offset + seq]` additive mask: 0 where position `offset + i` may see `j`, −∞ after.
-fn causal_mask(seq: usize, offset: usize, device: &Device) -> candle_core::Result<Tensor> {
+pub(crate) fn causal_mask(
+    seq: usize,
+    offset: usize,
+    device: &Device,
+) -> candle_core::Result<Tensor> {
     let total = offset + seq;
     let values: Vec<f32> = (0..seq)
         .flat_map(|i| {

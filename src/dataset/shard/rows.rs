@@ -289,12 +289,10 @@ impl Iterator for ShardRows {
         let batch = match self.reader.next()? {
             Ok(batch) => batch,
             Err(e) => {
-                return Some(Err(DatasetError::Row {
-                    path: self.path.clone(),
-                    row: Some(self.rows_read),
-                    column: "(file)",
-                    message: format!("unreadable: {e}"),
-                }));
+                return Some(Err(DatasetError::invalid(
+                    &self.path,
+                    format!("unreadable after row {}: {e}", self.rows_read),
+                )));
             }
         };
         let first_row = self.rows_read;

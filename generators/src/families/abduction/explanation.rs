@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::build::{Shape, finish, new_builder};
 use super::expr::{self, Expr, Premise};
-use super::{AbductionInstance, Mode, index_of, solver};
+use super::{AbductionInstance, Mode, index_of, indices_of, solver};
 use crate::family::{CertifyError, Verdict};
 use crate::rng::Draw;
 
@@ -153,11 +153,7 @@ pub(super) fn certify(
 ) -> Result<(), CertifyError> {
     let names = atoms.names();
     let observation = index_of(atoms, instance.observation.as_deref().unwrap_or_default())?;
-    let hypotheses: Vec<usize> = instance
-        .hypotheses
-        .iter()
-        .map(|h| index_of(atoms, h))
-        .collect::<Result<_, _>>()?;
+    let hypotheses = indices_of(atoms, &instance.hypotheses)?;
     let found = solver::with_theory(names.len(), premises, known, |theory| {
         minimal_explanations(theory, &hypotheses, observation)
     })

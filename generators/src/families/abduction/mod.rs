@@ -179,6 +179,11 @@ fn index_of(atoms: &expr::Atoms, name: &str) -> Result<usize, CertifyError> {
         .ok_or_else(|| CertifyError::Malformed(format!("atom {name} in no premise")))
 }
 
+/// [`index_of`] of every name.
+fn indices_of(atoms: &expr::Atoms, names: &[String]) -> Result<Vec<usize>, CertifyError> {
+    names.iter().map(|n| index_of(atoms, n)).collect()
+}
+
 impl Family for Abduction {
     type Instance = AbductionInstance;
     type Options = AbductionOptions;
@@ -336,7 +341,7 @@ impl Family for Abduction {
                 if matches!(self.judge(instance, &all), Verdict::Wrong(_)) {
                     all
                 } else {
-                    instance.hypotheses[1..].join(", ")
+                    instance.hypotheses.get(1..).unwrap_or_default().join(", ")
                 }
             }
         }

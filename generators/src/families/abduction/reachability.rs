@@ -2,7 +2,7 @@
 
 use super::build::{Shape, finish, new_builder};
 use super::expr::{self, Premise};
-use super::{AbductionInstance, Mode, index_of, solver};
+use super::{AbductionInstance, Mode, indices_of, solver};
 use crate::answer;
 use crate::family::{CertifyError, Verdict};
 use crate::rng::Draw;
@@ -70,11 +70,7 @@ pub(super) fn certify(
     known: &[usize],
 ) -> Result<(), CertifyError> {
     let names = atoms.names();
-    let goals: Vec<usize> = instance
-        .goals
-        .iter()
-        .map(|g| index_of(atoms, g))
-        .collect::<Result<_, _>>()?;
+    let goals = indices_of(atoms, &instance.goals)?;
     solver::with_theory(names.len(), premises, known, |theory| {
         if !theory.consistent(&[]).map_err(CertifyError::Unknown)? {
             return Err(CertifyError::Malformed(
