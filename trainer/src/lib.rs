@@ -18,6 +18,8 @@ mod fused;
 pub mod merge;
 pub mod metrics;
 pub mod model;
+mod native;
+pub mod objective;
 pub mod optim;
 pub mod pipeline;
 pub mod plot;

@@ -5,7 +5,7 @@
 //! so a `VarMap` built here saves as a checkpoint that `transformers` loads, and a downloaded
 //! Qwen2 checkpoint loads here.
 
-use candle_core::{D, DType, Device, Module, Tensor};
+use candle_core::{D, Device, Module, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 use crate::config::ModelConfig;
@@ -86,18 +86,13 @@ struct Rotary {
 
 impl Rotary {
     fn new(cfg: &ModelConfig, device: &Device) -> candle_core::Result<Self> {
-        let dim = cfg.head_dim();
-        let inv_freq: Vec<f32> = (0..dim / 2)
-            .map(|i| 1.0 / cfg.rope_theta.powf(2.0 * i as f64 / dim as f64) as f32)
-            .collect();
-        let inv_freq = Tensor::from_vec(inv_freq, (1, dim / 2), device)?;
-        let positions = Tensor::arange(0u32, cfg.max_position_embeddings as u32, device)?
-            .to_dtype(DType::F32)?
-            .reshape((cfg.max_position_embeddings, 1))?;
-        let freqs = positions.broadcast_mul(&inv_freq)?;
+        // The native pass's tables: one definition of the rotary angles for both.
+        let positions = cfg.max_position_embeddings;
+        let tables = crate::native::RotaryTables::new(cfg.head_dim(), cfg.rope_theta, positions);
+        let shape = (positions, tables.half);
         Ok(Rotary {
-            cos: freqs.cos()?,
-            sin: freqs.sin()?,
+            cos: Tensor::from_vec(tables.cos, shape, device)?,
+            sin: Tensor::from_vec(tables.sin, shape, device)?,
         })
     }
 

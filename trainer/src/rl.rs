@@ -10,15 +10,14 @@
 
 use std::time::Instant;
 
-use candle_core::Tensor;
 use serde::Serialize;
 
 use crate::TrainError;
 use crate::advantage::{Estimator, advantages};
-use crate::batch::{Sequence, pack};
+use crate::batch::Sequence;
 use crate::data::Task;
 use crate::metrics::{self, StepMetrics};
-use crate::model::Qwen2;
+use crate::objective::{self, Backend};
 use crate::optim::{self, AdamW, AdamWConfig, Grads};
 use crate::policy::Policy;
 use crate::reward::{RewardSource, Rollout};
@@ -164,20 +163,95 @@ pub struct UpdateStats {
     pub tokens: usize,
 }
 
-/// Per-micro-batch values fixed at the first pass: the old log-probs and the reference's.
-struct Frozen {
-    old: Tensor,
-    reference: Option<Tensor>,
+/// One position's loss term and its derivatives, from [`token_loss`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TokenLoss {
+    /// The term's value.
+    pub value: f64,
+    /// Its derivative with respect to the position's log-probability.
+    pub dlogp: f64,
+    /// Its derivative with respect to the position's entropy.
+    pub dentropy: f64,
+    /// The k3 KL estimate (0 without a reference).
+    pub kl: f64,
 }
 
-/// Masked sum of a `[batch, seq]` tensor.
+/// Derivative of `max(a, b)` given those of `a` and `b`; a tie splits evenly (what autograd does
+/// for `maximum`/`minimum`, so both backends agree exactly at ratio 1).
+fn max_derivative(a: f64, b: f64, da: f64, db: f64) -> f64 {
+    if a > b {
+        da
+    } else if b > a {
+        db
+    } else {
+        0.5 * (da + db)
+    }
+}
+
+/// Derivative of `clamp(x, lo, hi)` with respect to `x` (½ at a bound, as autograd splits ties).
+fn clamp_derivative(x: f64, lo: f64, hi: f64) -> f64 {
+    if x > lo && x < hi {
+        1.0
+    } else if x == lo || x == hi {
+        0.5
+    } else {
+        0.0
+    }
+}
+
+/// The loss of one trained position: the PPO-clipped policy term
+/// `max(−r·A, −clip(r, 1 − ε, 1 + ε)·A)` with `r = exp(logp − old)`, plus `kl_coef` times the
+/// k3 KL estimate `exp(ref − logp) − (ref − logp) − 1` (clamped to ±10 like verl), minus
+/// `entropy_coef` times the entropy. The one definition both backends train on.
+pub fn token_loss(
+    logp: f32,
+    old: f32,
+    reference: Option<f32>,
+    advantage: f64,
+    entropy: f32,
+    loss: &LossOptions,
+) -> TokenLoss {
+    // The ratio in f32, as the log-probabilities are.
+    let ratio = f64::from((logp - old).exp());
+    let (lo, hi) = (1.0 - loss.clip, 1.0 + loss.clip);
+    let unclipped = -ratio * advantage;
+    let clipped = -ratio.clamp(lo, hi) * advantage;
+    let d_ratio = max_derivative(
+        unclipped,
+        clipped,
+        -advantage,
+        -advantage * clamp_derivative(ratio, lo, hi),
+    );
+    let mut out = TokenLoss {
+        value: unclipped.max(clipped),
+        dlogp: d_ratio * ratio,
+        dentropy: -loss.entropy_coef,
+        kl: 0.0,
+    };
+    if let Some(reference) = reference {
+        let diff = f64::from(reference - logp);
+        let raw = diff.exp() - diff - 1.0;
+        out.kl = raw.clamp(-10.0, 10.0);
+        out.value += loss.kl_coef * out.kl;
+        out.dlogp += loss.kl_coef * clamp_derivative(raw, -10.0, 10.0) * (1.0 - diff.exp());
+    }
+    out.value -= loss.entropy_coef * f64::from(entropy);
+    out
+}
+
+/// Per-micro-batch values fixed at the first pass: the old log-probs and the reference's.
+struct Frozen {
+    old: Vec<f32>,
+    reference: Option<Vec<f32>>,
+}
+
 /// Update the policy on scored rollouts: `advantages[i]` applies to every token of
 /// `sequences[i]`. Runs `epochs` passes, each one optimizer step over `micro` micro-batches;
 /// the loss is the token mean over the whole batch.
 #[allow(clippy::too_many_arguments)]
 pub fn policy_update(
     policy: &Policy,
-    reference: Option<&Qwen2>,
+    reference: Option<&Policy>,
     optimizer: &mut AdamW,
     sequences: &[Sequence],
     advantages: &[f64],
@@ -186,7 +260,50 @@ pub fn policy_update(
     micro: usize,
     max_grad_norm: f64,
 ) -> Result<UpdateStats, TrainError> {
-    let device = policy.device.clone();
+    let backend = Backend::for_policy(policy);
+    let batch = UpdateBatch {
+        sequences,
+        advantages,
+    };
+    policy_update_on(
+        backend,
+        policy,
+        reference,
+        optimizer,
+        batch,
+        loss,
+        epochs,
+        micro,
+        max_grad_norm,
+    )
+}
+
+/// Scored rollouts for [`policy_update_on`].
+#[derive(Clone, Copy, Debug)]
+pub struct UpdateBatch<'a> {
+    /// The rollouts.
+    pub sequences: &'a [Sequence],
+    /// One advantage per rollout.
+    pub advantages: &'a [f64],
+}
+
+/// [`policy_update`] on a chosen backend.
+#[allow(clippy::too_many_arguments)]
+pub fn policy_update_on(
+    backend: Backend,
+    policy: &Policy,
+    reference: Option<&Policy>,
+    optimizer: &mut AdamW,
+    batch: UpdateBatch,
+    loss: &LossOptions,
+    epochs: usize,
+    micro: usize,
+    max_grad_norm: f64,
+) -> Result<UpdateStats, TrainError> {
+    let UpdateBatch {
+        sequences,
+        advantages,
+    } = batch;
     let tokens: usize = sequences.iter().map(|s| s.completion.len()).sum();
     let normaliser = tokens.max(1) as f64;
     let chunk = sequences.len().div_ceil(micro.max(1)).max(1);
@@ -198,60 +315,47 @@ pub fn policy_update(
         let mut total = 0.0;
         for (part, ids) in indices.chunks(chunk).enumerate() {
             let batch: Vec<&Sequence> = ids.iter().map(|&i| &sequences[i]).collect();
-            let packed = pack(&batch, policy.codec.pad, &device)?;
-            stats.tokens += packed.inputs.elem_count();
-            // Every tensor below is over the trained (completion) positions only, `[n]`.
-            let logits = policy.model.logits_at(&packed.inputs, &packed.positions)?;
-            let (logp, entropy) =
-                crate::sample::log_probs_and_entropy(&logits, &packed.trained_targets)?;
+            let pass = objective::forward(policy, &batch, true, backend)?;
+            stats.tokens += pass.padded_positions;
+            let values = &pass.stats;
             if epoch == 0 {
                 let reference = match reference {
                     Some(model) if loss.kl_coef != 0.0 => {
-                        let logits = model.logits_at(&packed.inputs, &packed.positions)?;
-                        Some(
-                            crate::sample::token_log_probs(&logits, &packed.trained_targets)?
-                                .detach(),
-                        )
+                        Some(objective::log_probs(model, &batch, backend)?)
                     }
                     _ => None,
                 };
                 frozen.push(Frozen {
-                    old: logp.detach(),
+                    old: values.log_probs.clone(),
                     reference,
                 });
             }
             let f = &frozen[part];
-            let adv: Vec<f32> = packed
-                .rows
-                .iter()
-                .map(|&row| advantages[ids[row]] as f32)
-                .collect();
-            let adv = Tensor::from_vec(adv, packed.rows.len(), &device)?;
-            let ratio = (&logp - &f.old)?.exp()?;
-            let unclipped = (&ratio * &adv)?.neg()?;
-            let clipped = (ratio.clamp(1.0 - loss.clip, 1.0 + loss.clip)? * &adv)?.neg()?;
-            let mut per_token = unclipped.maximum(&clipped)?;
-            if let Some(reference) = &f.reference {
-                // k3 ("low_var_kl"): exp(ref − logp) − (ref − logp) − 1, clamped like verl.
-                let diff = (reference - &logp)?;
-                let kl = ((diff.exp()? - &diff)? - 1.0)?.clamp(-10.0, 10.0)?;
-                if epoch == 0 {
-                    stats.kl += f64::from(kl.sum_all()?.to_scalar::<f32>()?) / normaliser;
-                }
-                per_token = (per_token + (kl * loss.kl_coef)?)?;
+            let n = values.log_probs.len();
+            let (mut dlogp, mut dentropy) = (Vec::with_capacity(n), Vec::with_capacity(n));
+            let (mut kl, mut entropy) = (0.0, 0.0);
+            for i in 0..n {
+                let term = token_loss(
+                    values.log_probs[i],
+                    f.old[i],
+                    f.reference.as_ref().map(|r| r[i]),
+                    advantages[ids[values.sequence_of[i]]],
+                    values.entropies[i],
+                    loss,
+                );
+                total += term.value / normaliser;
+                kl += term.kl;
+                entropy += f64::from(values.entropies[i]);
+                dlogp.push((term.dlogp / normaliser) as f32);
+                dentropy.push((term.dentropy / normaliser) as f32);
             }
             if epoch == 0 {
-                stats.entropy += f64::from(entropy.sum_all()?.to_scalar::<f32>()?) / normaliser;
+                if f.reference.is_some() {
+                    stats.kl += kl / normaliser;
+                }
+                stats.entropy += entropy / normaliser;
             }
-            if loss.entropy_coef != 0.0 {
-                per_token = (per_token - (entropy * loss.entropy_coef)?)?;
-            }
-            let part_loss = (per_token.sum_all()? / normaliser)?;
-            total += f64::from(part_loss.to_scalar::<f32>()?);
-            optim::accumulate(
-                &mut grads,
-                optim::collect_grads(&policy.vars, &part_loss.backward()?),
-            )?;
+            optim::accumulate(&mut grads, pass.backward(policy, &dlogp, &dentropy)?)?;
         }
         stats.grad_norm = optim::clip_grad_norm(&mut grads, max_grad_norm)?;
         optimizer.step(&policy.vars, &grads)?;
@@ -260,8 +364,6 @@ pub fn policy_update(
     Ok(stats)
 }
 
-/// The curriculum: advance a level when recent accuracy passes the threshold, or after a set
-/// number of steps at it.
 fn advance(state: &mut TrainerState, options: &RlOptions, corrects: &[bool]) -> bool {
     state.steps_at_level += 1;
     state.recent.extend_from_slice(corrects);
@@ -332,7 +434,7 @@ pub fn train(
         policy.save(&reference_dir)?;
     }
     let reference = if options.loss.kl_coef != 0.0 {
-        Some(Policy::load(&reference_dir, &policy.device)?.frozen_copy()?)
+        Some(Policy::load(&reference_dir, &policy.device)?)
     } else {
         None
     };
@@ -455,6 +557,45 @@ pub fn train(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The derivative `token_loss` reports is the derivative of the value it reports, in each
+    /// regime: inside the clip range, clipped above and below for both signs of advantage,
+    /// with and without a reference.
+    #[test]
+    fn token_loss_derivatives_match_finite_differences() {
+        let loss = LossOptions {
+            clip: 0.2,
+            kl_coef: 0.1,
+            entropy_coef: 0.05,
+        };
+        let old = -1.0f32;
+        for (shift, advantage) in [
+            (0.05f32, 1.0),
+            (0.05, -1.0),
+            (0.5, 1.0),
+            (0.5, -1.0),
+            (-0.5, 1.0),
+            (-0.5, -1.0),
+        ] {
+            for reference in [None, Some(-0.8f32)] {
+                let logp = old + shift;
+                let at = |l: f32| token_loss(l, old, reference, advantage, 1.3, &loss).value;
+                let h = 1e-3f32;
+                let numeric = (at(logp + h) - at(logp - h)) / (2.0 * f64::from(h));
+                let term = token_loss(logp, old, reference, advantage, 1.3, &loss);
+                assert!(
+                    (term.dlogp - numeric).abs() < 1e-3,
+                    "shift {shift}, A {advantage}, ref {reference:?}: {} vs {numeric}",
+                    term.dlogp
+                );
+                assert_eq!(term.dentropy, -0.05);
+            }
+        }
+        // At ratio 1 (the first pass) the policy gradient is −A exactly, as autograd gives it.
+        let first = token_loss(-2.0, -2.0, None, 0.7, 0.0, &loss);
+        assert_eq!(first.dlogp, -0.7);
+        assert_eq!(first.value, -0.7);
+    }
 
     #[test]
     fn curriculum_advances_on_accuracy_or_steps() {

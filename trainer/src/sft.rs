@@ -2,14 +2,13 @@
 
 use std::time::Instant;
 
-use candle_core::Tensor;
 use serde::Serialize;
 
 use crate::TrainError;
-use crate::batch::{Sequence, pack};
+use crate::batch::Sequence;
 use crate::data::Task;
 use crate::metrics::{self, StepMetrics};
-use crate::model::Qwen2;
+use crate::objective::{self, Backend};
 use crate::optim::{self, AdamW, AdamWConfig, Grads};
 use crate::policy::Policy;
 use crate::run::{RunDir, step_rng};
@@ -78,21 +77,8 @@ pub fn examples(
     Ok(out)
 }
 
-/// Sum of the negative log-likelihood of the completion tokens of `batch`, divided by
-/// `normaliser` (the completion tokens of the whole step, so micro-batches add up to the mean).
-pub fn nll(
-    model: &Qwen2,
-    batch: &[&Sequence],
-    pad: u32,
-    normaliser: f64,
-) -> Result<Tensor, TrainError> {
-    let packed = pack(batch, pad, model.device())?;
-    let logits = model.logits_at(&packed.inputs, &packed.positions)?;
-    let log_probs = crate::sample::token_log_probs(&logits, &packed.trained_targets)?;
-    Ok((log_probs.sum_all()?.neg()? / normaliser)?)
-}
-
 /// One optimizer step on `batch` split into `micro` micro-batches; returns (loss, grad norm).
+/// The loss is the mean negative log-likelihood of the completion tokens of the whole step.
 pub fn step(
     policy: &Policy,
     optimizer: &mut AdamW,
@@ -100,18 +86,37 @@ pub fn step(
     micro: usize,
     max_grad_norm: f64,
 ) -> Result<(f64, f64), TrainError> {
+    step_on(
+        policy,
+        optimizer,
+        batch,
+        micro,
+        max_grad_norm,
+        Backend::for_policy(policy),
+    )
+}
+
+/// [`step`] on a chosen backend.
+pub fn step_on(
+    policy: &Policy,
+    optimizer: &mut AdamW,
+    batch: &[&Sequence],
+    micro: usize,
+    max_grad_norm: f64,
+    backend: Backend,
+) -> Result<(f64, f64), TrainError> {
     let tokens: usize = batch.iter().map(|s| s.completion.len()).sum();
     let normaliser = tokens.max(1) as f64;
     let mut grads = Grads::new();
     let mut loss = 0.0;
     let chunk = batch.len().div_ceil(micro.max(1)).max(1);
     for part in batch.chunks(chunk) {
-        let l = nll(&policy.model, part, policy.codec.pad, normaliser)?;
-        loss += f64::from(l.to_scalar::<f32>()?);
-        optim::accumulate(
-            &mut grads,
-            optim::collect_grads(&policy.vars, &l.backward()?),
-        )?;
+        let pass = objective::forward(policy, part, false, backend)?;
+        let log_probs = &pass.stats.log_probs;
+        loss -= log_probs.iter().map(|&l| f64::from(l)).sum::<f64>() / normaliser;
+        // L = −Σ logp / normaliser.
+        let dlogp = vec![(-1.0 / normaliser) as f32; log_probs.len()];
+        optim::accumulate(&mut grads, pass.backward(policy, &dlogp, &[])?)?;
     }
     let norm = optim::clip_grad_norm(&mut grads, max_grad_norm)?;
     optimizer.step(&policy.vars, &grads)?;

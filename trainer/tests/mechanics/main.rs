@@ -12,12 +12,13 @@ use triad_trainer::advantage::grpo;
 use triad_trainer::batch::{Sequence, pack};
 use triad_trainer::config::ModelConfig;
 use triad_trainer::data::{Selection, Task, load_tasks};
+use triad_trainer::objective::{self, Backend};
 use triad_trainer::optim::{AdamW, AdamWConfig};
 use triad_trainer::policy::{Policy, init_for_tasks};
 use triad_trainer::rl::{LossOptions, RlOptions, policy_update};
 use triad_trainer::run::RunDir;
 use triad_trainer::sample::{SampleOptions, token_log_probs};
-use triad_trainer::sft::{SftOptions, nll};
+use triad_trainer::sft::SftOptions;
 use triad_trainer::st::{StReader, StWriter};
 use triad_trainer::tokenizer::TextCodec;
 use triad_trainer::{merge, metrics, rl, sft};
@@ -68,6 +69,26 @@ fn dataset() -> &'static Path {
         dir
     })
     .path()
+}
+
+/// −Σ log p of the completion tokens of `batch` (candle's forward, the reference).
+fn nll(policy: &Policy, batch: &[&Sequence]) -> f64 {
+    let pass = objective::forward(policy, batch, false, Backend::Candle).unwrap();
+    -pass
+        .stats
+        .log_probs
+        .iter()
+        .map(|&l| f64::from(l))
+        .sum::<f64>()
+}
+
+/// Three short (prompt, answer) sequences of different lengths.
+fn counting_sequences(policy: &Policy) -> [Sequence; 3] {
+    [
+        sequence(policy, "1, 2, ?", "<answer>3</answer>"),
+        sequence(policy, "5, 6, 7, ?", "<answer>8</answer>"),
+        sequence(policy, "2, 4, ?", "<answer>6</answer>"),
+    ]
 }
 
 fn tasks(family: &str) -> Vec<Task> {

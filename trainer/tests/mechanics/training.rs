@@ -19,12 +19,7 @@ fn sft_steps_lower_the_loss_on_a_fixed_batch() {
         .collect();
     let refs: Vec<&Sequence> = batch.iter().collect();
     let tokens: usize = batch.iter().map(|s| s.completion.len()).sum();
-    let loss = |p: &Policy| {
-        nll(&p.model, &refs, p.codec.pad, tokens as f64)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    };
+    let loss = |p: &Policy| nll(p, &refs) / tokens as f64;
     let before = loss(&policy);
     let mut optimizer = AdamW::new(AdamWConfig {
         lr: 3e-3,
@@ -42,11 +37,7 @@ fn sft_steps_lower_the_loss_on_a_fixed_batch() {
 fn micro_batches_accumulate_to_the_full_batch_gradient() {
     let run = |micro: usize| {
         let policy = small_policy(true, 4);
-        let seqs = [
-            sequence(&policy, "1, 2, ?", "<answer>3</answer>"),
-            sequence(&policy, "5, 6, 7, ?", "<answer>8</answer>"),
-            sequence(&policy, "2, 4, ?", "<answer>6</answer>"),
-        ];
+        let seqs = counting_sequences(&policy);
         let refs: Vec<&Sequence> = seqs.iter().collect();
         let mut optimizer = AdamW::new(AdamWConfig::default());
         sft::step(&policy, &mut optimizer, &refs, micro, 0.0).unwrap()
@@ -60,7 +51,8 @@ fn micro_batches_accumulate_to_the_full_batch_gradient() {
 #[test]
 fn rl_update_raises_the_probability_of_the_rewarded_completion() {
     let policy = small_policy(true, 5);
-    let reference = policy.frozen_copy().unwrap();
+    // The same seed: the reference starts equal to the policy.
+    let reference = small_policy(true, 5);
     let prompt = "Given the following sequence of integers, 1, 2, 3, ?";
     let good = sequence(&policy, prompt, "<answer>4</answer>");
     let bad = sequence(&policy, prompt, "<answer>9</answer>");
@@ -208,4 +200,65 @@ fn rl_checkpoint_resumes_to_the_same_next_step() {
         (a[1].loss, a[1].reward_mean, a[1].kl),
         (b[1].loss, b[1].reward_mean, b[1].kl)
     );
+}
+
+/// RL updates (two PPO epochs, KL to a reference, entropy bonus, two micro-batches) on the two
+/// backends report the same statistics from the same start.
+#[test]
+fn native_and_candle_rl_updates_agree() {
+    let run = |backend: Backend| {
+        let policy = small_policy(false, 12);
+        let reference = small_policy(false, 13);
+        let prompt = "Given the following sequence of integers, 1, 2, 3, ?";
+        let seqs = vec![
+            sequence(&policy, prompt, "<answer>4</answer>"),
+            sequence(&policy, prompt, "<answer>9</answer>"),
+            sequence(&policy, "5, 6, ?", "<think>up</think><answer>7</answer>"),
+        ];
+        let advantages = [1.0, -0.5, 0.25];
+        let loss = LossOptions {
+            clip: 0.2,
+            kl_coef: 0.05,
+            entropy_coef: 0.01,
+        };
+        let mut optimizer = AdamW::new(AdamWConfig {
+            lr: 3e-3,
+            ..AdamWConfig::default()
+        });
+        let batch = rl::UpdateBatch {
+            sequences: &seqs,
+            advantages: &advantages,
+        };
+        (0..2)
+            .map(|_| {
+                rl::policy_update_on(
+                    backend,
+                    &policy,
+                    Some(&reference),
+                    &mut optimizer,
+                    batch,
+                    &loss,
+                    2,
+                    2,
+                    1.0,
+                )
+                .unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+    let (candle, native) = (run(Backend::Candle), run(Backend::Native));
+    for (c, n) in candle.iter().zip(&native) {
+        assert_eq!(c.tokens, n.tokens);
+        for (what, x, y) in [
+            ("loss", c.loss, n.loss),
+            ("kl", c.kl, n.kl),
+            ("entropy", c.entropy, n.entropy),
+            ("grad norm", c.grad_norm, n.grad_norm),
+        ] {
+            assert!(
+                (x - y).abs() < 1e-4 * x.abs().max(1e-2),
+                "{what}: {x} vs {y}"
+            );
+        }
+    }
 }
