@@ -8,10 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 use crate::data::Task;
-use crate::model::Qwen2;
+use crate::policy::Policy;
 use crate::reward::{RewardSource, Rollout};
-use crate::sample::{SampleOptions, sample};
-use crate::tokenizer::TextCodec;
+use crate::sample::greedy_batch;
 
 /// One (family, level) cell.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,29 +78,24 @@ impl EvalReport {
 
 /// Greedy-decode every task and score it.
 pub fn evaluate(
-    model: &Qwen2,
-    codec: &TextCodec,
+    policy: &Policy,
     tasks: &[Task],
     max_new_tokens: usize,
     rewards: &RewardSource,
 ) -> Result<EvalReport, TrainError> {
-    let options = SampleOptions::greedy(max_new_tokens);
-    // Greedy decoding draws nothing; the generator is only there to satisfy the signature.
-    let mut rng = crate::run::step_rng(0, "eval", 0);
+    let codec = &policy.codec;
     let started = Instant::now();
-    let mut generated = 0usize;
-    let mut texts = Vec::with_capacity(tasks.len());
-    let mut prompts = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        let prompt_text = task.prompt_text();
-        let prompt = codec.encode(&prompt_text)?;
-        let completion = sample(model, &prompt, 1, codec.eos, &options, &mut rng)?
-            .pop()
-            .unwrap_or_default();
-        generated += completion.len();
-        texts.push(codec.decode(&completion)?);
-        prompts.push(prompt_text);
-    }
+    let prompts: Vec<String> = tasks.iter().map(Task::prompt_text).collect();
+    let ids = prompts
+        .iter()
+        .map(|p| codec.encode(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let completions = greedy_batch(policy, &ids, codec.eos, max_new_tokens)?;
+    let generated: usize = completions.iter().map(Vec::len).sum();
+    let texts = completions
+        .iter()
+        .map(|c| codec.decode(c))
+        .collect::<Result<Vec<_>, _>>()?;
     let seconds = started.elapsed().as_secs_f64();
     let rollouts: Vec<Rollout> = tasks
         .iter()

@@ -503,13 +503,7 @@ fn run_eval(args: &EvalArgs) -> Result<()> {
     let tasks = args.data.load(args.split)?;
     let policy = Policy::load(&args.model, &device)
         .with_context(|| format!("loading {}", args.model.display()))?;
-    let report = eval::evaluate(
-        &policy.untracked()?,
-        &policy.codec,
-        &tasks,
-        args.max_new_tokens,
-        &args.reward.source()?,
-    )?;
+    let report = eval::evaluate(&policy, &tasks, args.max_new_tokens, &args.reward.source()?)?;
     print!("{}", report.markdown());
     eprintln!("{:.0} generated tokens/s", report.tokens_per_s);
     if let Some(path) = &args.json {

@@ -153,11 +153,9 @@ fn native_forward(policy: &Policy, batch: &native::Batch) -> Result<native::Save
         )));
     }
     let rotary = rotary_for(policy, batch);
-    Ok(native::with_weights(
-        config,
-        |name| policy.vars.get(name).map(|v| v.as_tensor()),
-        |w| native::forward(config, w, &rotary, batch),
-    )?)
+    Ok(native::with_policy_weights(policy, |w| {
+        native::forward(config, w, &rotary, batch)
+    })?)
 }
 
 /// The target log-probabilities of `batch` under `model` (a frozen reference: no tape kept).
@@ -214,11 +212,9 @@ impl Forward {
                 };
                 let config = policy.model.config();
                 let rotary = rotary_for(policy, &batch);
-                let grads = native::with_weights(
-                    config,
-                    |name| policy.vars.get(name).map(|v| v.as_tensor()),
-                    |w| native::backward(config, w, &rotary, &batch, *saved, dlogp, dentropy),
-                )?;
+                let grads = native::with_policy_weights(policy, |w| {
+                    native::backward(config, w, &rotary, &batch, *saved, dlogp, dentropy)
+                })?;
                 let mut out = Grads::new();
                 for (name, values) in grads.into_named() {
                     let var = &policy.vars[&name];

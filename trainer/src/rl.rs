@@ -446,7 +446,6 @@ pub fn train(
         let started = Instant::now();
         let mut pick = step_rng(options.seed, "rl-prompts", step);
         let mut roll = step_rng(options.seed, "rl-rollouts", step);
-        let sampler = policy.untracked()?;
         let mut sequences = Vec::new();
         let mut texts = Vec::new();
         let mut chosen = Vec::new();
@@ -458,7 +457,7 @@ pub fn train(
                 continue;
             }
             let outs = sample(
-                &sampler,
+                &policy,
                 &prompt,
                 options.rollouts,
                 policy.codec.eos,

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 use crate::model::Qwen2;
+use crate::native::{self, Decoder};
+use crate::objective::Backend;
+use crate::policy::Policy;
 
 /// Sampling settings.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -78,17 +81,191 @@ fn argmax(values: &[f32]) -> u32 {
     best as u32
 }
 
-/// `n` continuations of `prompt`. Each ends with `eos` when the model produced it within the
-/// budget (the eos token is included: it is a token the policy chose).
+/// `n` continuations of `prompt` under `policy`. Each ends with `eos` when the model produced it
+/// within the budget (the eos token is included: it is a token the policy chose). On the CPU the
+/// native decoder runs; elsewhere candle's.
 pub fn sample(
-    model: &Qwen2,
+    policy: &Policy,
     prompt: &[u32],
     n: usize,
     eos: u32,
     options: &SampleOptions,
     rng: &mut ChaCha8Rng,
 ) -> Result<Vec<Vec<u32>>, TrainError> {
-    decode_pool().install(|| sample_here(model, prompt, n, eos, options, rng))
+    sample_on(
+        Backend::for_policy(policy),
+        policy,
+        prompt,
+        n,
+        eos,
+        options,
+        rng,
+    )
+}
+
+/// [`sample`] on a chosen backend.
+pub fn sample_on(
+    backend: Backend,
+    policy: &Policy,
+    prompt: &[u32],
+    n: usize,
+    eos: u32,
+    options: &SampleOptions,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<Vec<u32>>, TrainError> {
+    match backend {
+        Backend::Native => sample_native(policy, prompt, n, eos, options, rng),
+        Backend::Candle => {
+            let model = policy.untracked()?;
+            decode_pool().install(|| sample_here(&model, prompt, n, eos, options, rng))
+        }
+    }
+}
+
+/// New tokens a prompt may get: the budget, within the model's positions.
+fn budget_for(policy: &Policy, prompt: usize, max_new_tokens: usize) -> usize {
+    let positions = policy.model.config().max_position_embeddings;
+    max_new_tokens.min(positions.saturating_sub(prompt))
+}
+
+fn sample_native(
+    policy: &Policy,
+    prompt: &[u32],
+    n: usize,
+    eos: u32,
+    options: &SampleOptions,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<Vec<u32>>, TrainError> {
+    let budget = budget_for(policy, prompt.len(), options.max_new_tokens);
+    if budget == 0 || n == 0 || prompt.is_empty() {
+        return Ok(vec![Vec::new(); n]);
+    }
+    native::with_policy_weights(policy, |w| {
+        // Prefill once (on every thread), then decode the n rollouts from copies of its cache.
+        let mut decoder = Decoder::new(policy.model.config(), 1, prompt.len() + budget);
+        let first = decoder.extend(w, &[prompt]).map_err(TrainError::Invalid)?;
+        let mut decoder = decoder.repeat(n);
+        let rows = vec![first[0].clone(); n];
+        decode_pool().install(|| {
+            decode_loop(&mut decoder, w, rows, vec![budget; n], eos, |row, _| {
+                pick(row, options, rng)
+            })
+        })
+    })?
+}
+
+/// Feed each sequence its picked tokens until every one has ended (eos) or spent its budget.
+/// `rows[i]` is sequence `i`'s first next-token logits; `choose` picks from a row (called in
+/// sequence order at every step, for the live sequences only).
+fn decode_loop(
+    decoder: &mut Decoder,
+    w: &native::Weights,
+    mut rows: Vec<Vec<f32>>,
+    budgets: Vec<usize>,
+    eos: u32,
+    mut choose: impl FnMut(&[f32], usize) -> u32,
+) -> Result<Vec<Vec<u32>>, TrainError> {
+    let n = rows.len();
+    let mut outputs = vec![Vec::new(); n];
+    let mut live: Vec<bool> = budgets.iter().map(|&b| b > 0).collect();
+    let mut next = vec![eos; n];
+    while live.iter().any(|l| *l) {
+        for i in 0..n {
+            if live[i] {
+                let token = choose(&rows[i], i);
+                outputs[i].push(token);
+                next[i] = token;
+                live[i] = token != eos && outputs[i].len() < budgets[i];
+            }
+        }
+        let inputs: Vec<&[u32]> = (0..n)
+            .map(|i| {
+                if live[i] {
+                    std::slice::from_ref(&next[i])
+                } else {
+                    &[][..]
+                }
+            })
+            .collect();
+        let fresh = decoder.extend(w, &inputs).map_err(TrainError::Invalid)?;
+        let live_rows = (0..n).filter(|&i| live[i]);
+        for (i, row) in live_rows.zip(fresh) {
+            rows[i] = row;
+        }
+    }
+    Ok(outputs)
+}
+
+/// Prompts decoded together by [`greedy_batch`].
+pub const GREEDY_BATCH: usize = 16;
+
+/// Greedy continuations of many prompts (evaluation). On the CPU, [`GREEDY_BATCH`] prompts
+/// decode together, each with its own cache length (no padding); elsewhere one at a time.
+pub fn greedy_batch(
+    policy: &Policy,
+    prompts: &[Vec<u32>],
+    eos: u32,
+    max_new_tokens: usize,
+) -> Result<Vec<Vec<u32>>, TrainError> {
+    let options = SampleOptions::greedy(max_new_tokens);
+    if Backend::for_policy(policy) == Backend::Candle {
+        // Greedy decoding draws nothing; the generator is only there for the signature.
+        let mut rng = crate::run::step_rng(0, "greedy", 0);
+        return prompts
+            .iter()
+            .map(|p| {
+                Ok(sample(policy, p, 1, eos, &options, &mut rng)?
+                    .pop()
+                    .unwrap_or_default())
+            })
+            .collect();
+    }
+    let mut out = Vec::with_capacity(prompts.len());
+    for chunk in prompts.chunks(GREEDY_BATCH) {
+        let budgets: Vec<usize> = chunk
+            .iter()
+            .map(|p| {
+                if p.is_empty() {
+                    0
+                } else {
+                    budget_for(policy, p.len(), max_new_tokens)
+                }
+            })
+            .collect();
+        let capacity = chunk
+            .iter()
+            .zip(&budgets)
+            .map(|(p, b)| p.len() + b)
+            .max()
+            .unwrap_or(0);
+        let decoded = native::with_policy_weights(policy, |w| {
+            let mut decoder = Decoder::new(policy.model.config(), chunk.len(), capacity);
+            let inputs: Vec<&[u32]> = chunk
+                .iter()
+                .zip(&budgets)
+                .map(|(p, &b)| if b > 0 { p.as_slice() } else { &[][..] })
+                .collect();
+            let firsts = decoder.extend(w, &inputs).map_err(TrainError::Invalid)?;
+            let mut firsts = firsts.into_iter();
+            let rows: Vec<Vec<f32>> = budgets
+                .iter()
+                .map(|&b| {
+                    if b > 0 {
+                        firsts.next().unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    }
+                })
+                .collect();
+            decode_pool().install(|| {
+                decode_loop(&mut decoder, w, rows, budgets.clone(), eos, |row, _| {
+                    argmax(row)
+                })
+            })
+        })??;
+        out.extend(decoded);
+    }
+    Ok(out)
 }
 
 /// A one-thread pool that decoding runs in. A decode step is hundreds of operations on a few

@@ -9,16 +9,33 @@
 //! - fuses each element-wise step (RMSNorm, bias + rotary + head layout, SwiGLU, log-softmax)
 //!   into one pass with its own backward, instead of a chain of allocating tensor ops;
 //! - recomputes attention weights in the backward from saved log-sum-exps;
-//! - calls the `gemm` kernels directly, on the caller's buffers.
+//! - calls the `gemm` kernels directly, on the caller's buffers;
+//! - decodes with a per-sequence key/value cache ([`Decoder`]): prompts of different lengths
+//!   batch without padding.
 //!
 //! Its gradients are checked against candle's autograd on the same batch (see the tests in
 //! `crate::objective`); candle remains the path for other devices.
 
 mod attention;
+mod decode;
 mod ops;
 mod params;
 mod pass;
+mod pool;
 
+pub(crate) use decode::Decoder;
 pub(crate) use ops::RotaryTables;
-pub(crate) use params::with_weights;
+pub(crate) use params::{Weights, with_weights};
+
+/// Run `f` on `policy`'s weights, read in place.
+pub(crate) fn with_policy_weights<R>(
+    policy: &crate::policy::Policy,
+    f: impl FnOnce(&Weights) -> R,
+) -> candle_core::Result<R> {
+    with_weights(
+        policy.model.config(),
+        |name| policy.vars.get(name).map(|v| v.as_tensor()),
+        f,
+    )
+}
 pub(crate) use pass::{Batch, Saved, backward, forward};

@@ -153,6 +153,23 @@ impl RotaryTables {
     }
 }
 
+/// Add `bias` to one `[heads · head_dim]` row and rotate each head at `position` (the decoder's
+/// row layout; training uses [`to_heads`]).
+pub(crate) fn bias_rotate_row(
+    row: &mut [f32],
+    bias: &[f32],
+    rotary: &RotaryTables,
+    position: usize,
+    head_dim: usize,
+) {
+    for (a, b) in row.iter_mut().zip(bias) {
+        *a += b;
+    }
+    for head in row.chunks_mut(head_dim) {
+        rotary.rotate(head, position);
+    }
+}
+
 /// `[rows, heads · head_dim]` (a projection's output) plus `bias`, rotated at each row's
 /// position when `rotary` is given, laid out head-major `[heads, rows, head_dim]` for attention.
 pub(crate) fn to_heads(

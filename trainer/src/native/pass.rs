@@ -4,6 +4,7 @@
 use super::attention::{self, Heads};
 use super::ops::{self, RotaryTables};
 use super::params::{LayerParams, Params, Weights};
+use super::pool::Buffer;
 use crate::batch::Sequence;
 use crate::config::ModelConfig;
 use triad_kernels::{Out, View, matmul};
@@ -109,29 +110,29 @@ impl Dims {
 
 /// What one layer's backward reads.
 struct LayerActivations {
-    x: Vec<f32>,
-    r1: Vec<f32>,
-    xn1: Vec<f32>,
-    q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
-    o: Vec<f32>,
-    lse: Vec<f32>,
-    x_mid: Vec<f32>,
-    r2: Vec<f32>,
-    xn2: Vec<f32>,
-    gate: Vec<f32>,
-    up: Vec<f32>,
+    x: Buffer,
+    r1: Buffer,
+    xn1: Buffer,
+    q: Buffer,
+    k: Buffer,
+    v: Buffer,
+    o: Buffer,
+    lse: Buffer,
+    x_mid: Buffer,
+    r2: Buffer,
+    xn2: Buffer,
+    gate: Buffer,
+    up: Buffer,
 }
 
 /// A finished forward pass: per-position statistics and what the backward needs.
 pub(crate) struct Saved {
     layers: Vec<LayerActivations>,
     /// The last layer's output at the selected rows `[selected, hidden]`.
-    last: Vec<f32>,
-    final_r: Vec<f32>,
-    final_normed: Vec<f32>,
-    logits: Vec<f32>,
+    last: Buffer,
+    final_r: Buffer,
+    final_normed: Buffer,
+    logits: Buffer,
     stats: Vec<(f32, f32, f32)>,
 }
 
@@ -147,13 +148,9 @@ impl Saved {
     }
 }
 
-fn zeros(n: usize) -> Vec<f32> {
-    vec![0.0; n]
-}
-
 /// `x [rows, in] · Wᵀ` with `W [out, in]` into a fresh `[rows, out]`.
-fn project(x: &[f32], w: &[f32], rows: usize, input: usize, output: usize) -> Vec<f32> {
-    let mut y = zeros(rows * output);
+pub(super) fn project(x: &[f32], w: &[f32], rows: usize, input: usize, output: usize) -> Buffer {
+    let mut y = Buffer::scratch(rows * output);
     matmul(
         &mut y,
         output,
@@ -213,14 +210,14 @@ fn layer_forward(
     w: &LayerParams<&[f32]>,
     rotary: &RotaryTables,
     batch: &Batch,
-    x: Vec<f32>,
-) -> (LayerActivations, Vec<f32>) {
+    x: Buffer,
+) -> (LayerActivations, Buffer) {
     let (n, d, i) = (dims.rows, dims.hidden, dims.inter);
     let (qw, kvw, hd) = (dims.q_width(), dims.kv_width(), dims.heads.head_dim);
     let pos = &batch.positions;
-    let (mut xn1, mut r1) = (zeros(n * d), zeros(n));
+    let (mut xn1, mut r1) = (Buffer::scratch(n * d), Buffer::scratch(n));
     ops::rms_norm(&x, w.ln1, dims.eps, &mut xn1, &mut r1);
-    let mut q = zeros(n * qw);
+    let mut q = Buffer::scratch(n * qw);
     ops::to_heads(
         &project(&xn1, w.wq, n, d, qw),
         Some(w.bq),
@@ -229,7 +226,7 @@ fn layer_forward(
         hd,
         &mut q,
     );
-    let mut k = zeros(n * kvw);
+    let mut k = Buffer::scratch(n * kvw);
     ops::to_heads(
         &project(&xn1, w.wk, n, d, kvw),
         Some(w.bk),
@@ -238,7 +235,7 @@ fn layer_forward(
         hd,
         &mut k,
     );
-    let mut v = zeros(n * kvw);
+    let mut v = Buffer::scratch(n * kvw);
     ops::to_heads(
         &project(&xn1, w.wv, n, d, kvw),
         Some(w.bv),
@@ -247,19 +244,22 @@ fn layer_forward(
         hd,
         &mut v,
     );
-    let (mut o, mut lse) = (zeros(n * qw), zeros(n * dims.heads.heads));
+    let (mut o, mut lse) = (
+        Buffer::scratch(n * qw),
+        Buffer::scratch(n * dims.heads.heads),
+    );
     attention::forward(dims.heads, &batch.lengths, &q, &k, &v, &mut o, &mut lse);
-    let mut o_rows = zeros(n * qw);
+    let mut o_rows = Buffer::scratch(n * qw);
     ops::to_rows(&o, None, pos, hd, &mut o_rows);
-    let mut x_mid = x.clone();
+    let mut x_mid = Buffer::copy_of(&x);
     project_add(&mut x_mid, &o_rows, w.wo, n, qw, d);
-    let (mut xn2, mut r2) = (zeros(n * d), zeros(n));
+    let (mut xn2, mut r2) = (Buffer::scratch(n * d), Buffer::scratch(n));
     ops::rms_norm(&x_mid, w.ln2, dims.eps, &mut xn2, &mut r2);
     let gate = project(&xn2, w.wg, n, d, i);
     let up = project(&xn2, w.wu, n, d, i);
-    let mut h = zeros(n * i);
+    let mut h = Buffer::scratch(n * i);
     ops::swiglu(&gate, &up, &mut h);
-    let mut out = x_mid.clone();
+    let mut out = Buffer::copy_of(&x_mid);
     project_add(&mut out, &h, w.wd, n, i, d);
     let saved = LayerActivations {
         x,
@@ -293,7 +293,7 @@ fn layer_backward(
     let (qw, kvw, hd) = (dims.q_width(), dims.kv_width(), dims.heads.head_dim);
     let pos = &batch.positions;
     // MLP: out = x_mid + (silu(gate) · up) Wdᵀ.
-    let mut h = zeros(n * i);
+    let mut h = Buffer::scratch(n * i);
     ops::swiglu(&a.gate, &a.up, &mut h);
     matmul(
         &mut g.wd,
@@ -314,14 +314,14 @@ fn layer_backward(
     );
     ops::swiglu_backward(&mut a.gate, &mut a.up, dh);
     let (dgate, dup) = (&a.gate, &a.up);
-    let mut dxn2 = zeros(n * d);
+    let mut dxn2 = Buffer::scratch(n * d);
     project_backward(dgate, &a.xn2, w.wg, &mut g.wg, &mut dxn2, Out::Set, n, d, i);
     project_backward(dup, &a.xn2, w.wu, &mut g.wu, &mut dxn2, Out::Add, n, d, i);
     ops::rms_norm_backward(&a.x_mid, w.ln2, &a.r2, &dxn2, dx, &mut g.ln2);
     // Attention: x_mid = x + o Woᵀ.
-    let mut o_rows = zeros(n * qw);
+    let mut o_rows = Buffer::scratch(n * qw);
     ops::to_rows(&a.o, None, pos, hd, &mut o_rows);
-    let mut do_rows = zeros(n * qw);
+    let mut do_rows = Buffer::scratch(n * qw);
     project_backward(
         dx,
         &o_rows,
@@ -335,7 +335,11 @@ fn layer_backward(
     );
     let mut do_heads = o_rows;
     ops::to_heads(&do_rows, None, None, pos, hd, &mut do_heads);
-    let (mut dq, mut dk, mut dv) = (zeros(n * qw), zeros(n * kvw), zeros(n * kvw));
+    let (mut dq, mut dk, mut dv) = (
+        Buffer::scratch(n * qw),
+        Buffer::scratch(n * kvw),
+        Buffer::scratch(n * kvw),
+    );
     attention::backward(
         dims.heads,
         &batch.lengths,
@@ -352,7 +356,7 @@ fn layer_backward(
             dv: &mut dv,
         },
     );
-    let mut dxn1 = zeros(n * d);
+    let mut dxn1 = Buffer::scratch(n * d);
     let dq_rows = &mut do_rows;
     ops::to_rows(&dq, Some(rotary), pos, hd, dq_rows);
     ops::add_column_sums(dq_rows, &mut g.bq);
@@ -367,7 +371,7 @@ fn layer_backward(
         d,
         qw,
     );
-    let mut kv_rows = zeros(n * kvw);
+    let mut kv_rows = Buffer::scratch(n * kvw);
     ops::to_rows(&dk, Some(rotary), pos, hd, &mut kv_rows);
     ops::add_column_sums(&kv_rows, &mut g.bk);
     project_backward(
@@ -406,7 +410,7 @@ pub(crate) fn forward(
 ) -> Saved {
     let dims = Dims::new(config, batch);
     let (n, d) = (dims.rows, dims.hidden);
-    let mut x = zeros(n * d);
+    let mut x = Buffer::scratch(n * d);
     for (row, &token) in x.chunks_mut(d).zip(&batch.tokens) {
         row.copy_from_slice(&w.embed[token as usize * d..][..d]);
     }
@@ -418,11 +422,11 @@ pub(crate) fn forward(
     }
     // The final norm and the LM head run on the trained rows only.
     let m = batch.selected.len();
-    let mut last = zeros(m * d);
+    let mut last = Buffer::scratch(m * d);
     for (dst, &row) in last.chunks_mut(d).zip(&batch.selected) {
         dst.copy_from_slice(&x[row * d..][..d]);
     }
-    let (mut final_normed, mut final_r) = (zeros(m * d), zeros(m));
+    let (mut final_normed, mut final_r) = (Buffer::scratch(m * d), Buffer::scratch(m));
     ops::rms_norm(&last, w.norm, dims.eps, &mut final_normed, &mut final_r);
     let head = w.lm_head.unwrap_or(w.embed);
     let logits = project(&final_normed, head, m, d, dims.vocab);
@@ -453,7 +457,7 @@ pub(crate) fn backward(
     let m = batch.selected.len();
     let mut grads = w
         .as_ref()
-        .try_map(|t| Ok::<_, std::convert::Infallible>(zeros(t.len())))
+        .try_map(|t| Ok::<_, std::convert::Infallible>(vec![0.0; t.len()]))
         .expect("infallible");
     let Saved {
         layers,
@@ -469,7 +473,7 @@ pub(crate) fn backward(
         Some(g) => g,
         None => &mut grads.embed,
     };
-    let mut d_normed = zeros(m * d);
+    let mut d_normed = Buffer::scratch(m * d);
     project_backward(
         &logits,
         &final_normed,
@@ -481,7 +485,7 @@ pub(crate) fn backward(
         d,
         vocab,
     );
-    let mut d_last = zeros(m * d);
+    let mut d_last = Buffer::zeroed(m * d);
     ops::rms_norm_backward(
         &last,
         w.norm,
@@ -490,7 +494,7 @@ pub(crate) fn backward(
         &mut d_last,
         &mut grads.norm,
     );
-    let mut dx = zeros(n * d);
+    let mut dx = Buffer::zeroed(n * d);
     for (src, &row) in d_last.chunks(d).zip(&batch.selected) {
         for (a, b) in dx[row * d..][..d].iter_mut().zip(src) {
             *a += b;

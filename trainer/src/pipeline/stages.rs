@@ -232,7 +232,6 @@ pub(super) fn evaluate_stage(
         return Ok(cached);
     }
     let policy = Policy::load(model, device)?;
-    let sampler = policy.untracked()?;
     let families = select(
         layout,
         Split::Test,
@@ -250,8 +249,8 @@ pub(super) fn evaluate_stage(
     )?;
     let tokens = config.eval_max_new_tokens;
     let result = (
-        evaluate(&sampler, &policy.codec, &families, tokens, rewards)?,
-        evaluate(&sampler, &policy.codec, &domain, tokens, rewards)?,
+        evaluate(&policy, &families, tokens, rewards)?,
+        evaluate(&policy, &domain, tokens, rewards)?,
     );
     std::fs::create_dir_all(path.parent().expect("eval dir"))
         .map_err(|e| TrainError::io(&path, e))?;
