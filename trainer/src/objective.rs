@@ -152,6 +152,14 @@ fn native_forward(policy: &Policy, batch: &native::Batch) -> Result<native::Save
             config.max_position_embeddings
         )));
     }
+    if let Some(token) = batch.largest_token()
+        && token as usize >= config.vocab_size
+    {
+        return Err(TrainError::Invalid(format!(
+            "token id {token} is outside the vocabulary of {}",
+            config.vocab_size
+        )));
+    }
     let rotary = rotary_for(policy, batch);
     Ok(native::with_policy_weights(policy, |w| {
         native::forward(config, w, &rotary, batch)

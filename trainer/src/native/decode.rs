@@ -94,6 +94,12 @@ impl Decoder {
             if t.is_empty() {
                 continue;
             }
+            if let Some(&bad) = t.iter().find(|&&id| id as usize >= self.config.vocab_size) {
+                return Err(format!(
+                    "token id {bad} is outside the vocabulary of {}",
+                    self.config.vocab_size
+                ));
+            }
             let start = self.lens[seq];
             if start + t.len() > self.capacity {
                 return Err(format!(

@@ -62,6 +62,12 @@ impl Batch {
         &self.sequence_of
     }
 
+    /// The largest token id among inputs and targets (checked against the vocabulary before a
+    /// pass: the native pass indexes the embedding and the logits by it).
+    pub(crate) fn largest_token(&self) -> Option<u32> {
+        self.tokens.iter().chain(&self.targets).copied().max()
+    }
+
     /// The longest sequence's rows.
     pub(crate) fn longest(&self) -> usize {
         self.lengths.iter().copied().max().unwrap_or(0)

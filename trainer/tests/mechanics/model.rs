@@ -351,3 +351,36 @@ fn native_decoding_matches_candle() {
     };
     assert_eq!(draw(Backend::Candle), draw(Backend::Native));
 }
+
+/// A token id past the vocabulary is an error on the native paths, not an out-of-bounds panic.
+#[test]
+fn native_paths_refuse_tokens_outside_the_vocabulary() {
+    use rand::SeedableRng;
+    let policy = small_policy(true, 1);
+    let bad = policy.model.config().vocab_size as u32;
+    let seq = Sequence {
+        prompt: vec![1, bad],
+        completion: vec![2],
+    };
+    let err = objective::forward(&policy, &[&seq], false, Backend::Native).err();
+    assert!(
+        format!("{err:?}").contains("outside the vocabulary"),
+        "{err:?}"
+    );
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let options = triad_trainer::sample::SampleOptions::greedy(3);
+    let err = triad_trainer::sample::sample_on(
+        Backend::Native,
+        &policy,
+        &[1, bad],
+        1,
+        0,
+        &options,
+        &mut rng,
+    )
+    .err();
+    assert!(
+        format!("{err:?}").contains("outside the vocabulary"),
+        "{err:?}"
+    );
+}
