@@ -2,13 +2,13 @@
 
 Loads the same Hugging Face checkpoint (a `triad-train init` model) and the same dataset, and
 times, with the given number of threads:
-  sft       16 random (prompt, answer) pairs per step, ChatML prompt, right padding, loss on the
-            answer tokens, backward, clip 1.0, AdamW; tokens = unpadded prompt + answer tokens
-            (as triad-train's metrics count them);
-  rl        the REINFORCE++/GRPO update of triad-train rl on 8 prompts x 4 fixed rollouts (the
-            reference answers, with random advantages): policy and reference forward, clipped
-            ratio, k3 KL to the reference, entropy bonus, backward, clip, AdamW; tokens = padded
-            batch positions (as triad-train counts them);
+  sft       16 (--sft-batch) random (prompt, answer) pairs per step, ChatML prompt, right
+            padding, loss on the answer tokens, backward, clip 1.0, AdamW; tokens = unpadded
+            prompt + answer tokens (as triad-train's metrics count them);
+  rl        the REINFORCE++/GRPO update of triad-train rl on 8 prompts x 4 fixed rollouts
+            (--prompts, --rollouts; the reference answers, with random advantages): policy and
+            reference forward, clipped ratio, k3 KL to the reference, entropy bonus, backward,
+            clip, AdamW; tokens = padded batch positions (as triad-train counts them);
   sampling  8 prompts x 4 rollouts of up to 32 new tokens with a KV cache (generate, temperature 1);
             tokens = tokens generated.
 Prints one JSON line per phase with the median tokens/s over steps (the first left out).
@@ -139,7 +139,13 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--sft-steps", type=int, default=12)
     ap.add_argument("--rl-steps", type=int, default=4)
+    ap.add_argument("--sft-batch", type=int, default=16)
+    ap.add_argument("--prompts", type=int, default=8)
+    ap.add_argument("--rollouts", type=int, default=4)
+    ap.add_argument("--phases", default="sft,rl,sampling",
+                    help="comma-separated subset (one process per phase measures its peak memory)")
     args = ap.parse_args()
+    phases = set(args.phases.split(","))
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     tok = Tokenizer.from_file(f"{args.model}/tokenizer.json")
@@ -150,11 +156,17 @@ def main():
     median = lambda rates: round(statistics.median(rates[1:] or rates))
     model = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=torch.float32)
     model.train()
-    print(json.dumps({"phase": "sft", "tokens_per_s": median(sft(model, pairs, args.sft_steps, 16, pad, rng))}))
-    reference = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=torch.float32).eval()
-    print(json.dumps({"phase": "rl", "tokens_per_s": median(rl(model, reference, pairs, args.rl_steps, 8, 4, pad, rng))}))
-    model.eval()
-    print(json.dumps({"phase": "sampling", "tokens_per_s": median(sampling(model, pairs, args.rl_steps, 8, 4, eos, pad, rng))}))
+    if "sft" in phases:
+        rates = sft(model, pairs, args.sft_steps, args.sft_batch, pad, rng)
+        print(json.dumps({"phase": "sft", "tokens_per_s": median(rates)}))
+    if "rl" in phases:
+        reference = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=torch.float32).eval()
+        rates = rl(model, reference, pairs, args.rl_steps, args.prompts, args.rollouts, pad, rng)
+        print(json.dumps({"phase": "rl", "tokens_per_s": median(rates)}))
+    if "sampling" in phases:
+        model.eval()
+        rates = sampling(model, pairs, args.rl_steps, args.prompts, args.rollouts, eos, pad, rng)
+        print(json.dumps({"phase": "sampling", "tokens_per_s": median(rates)}))
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@
 
 use candle_core::Tensor;
 
-use crate::TrainError;
 use crate::batch::{Sequence, pack};
 use crate::native;
 use crate::optim::{self, Grads};
 use crate::policy::Policy;
+use crate::{ModelConfig, TrainError};
 
 /// Which implementation runs a pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +120,7 @@ pub fn forward(
         }
         Backend::Native => {
             let packed = native::Batch::new(batch);
-            let saved = native_forward(policy, &packed)?;
+            let saved = native_pass(policy, &packed, native::forward)?;
             let stats = TokenStats {
                 log_probs: saved.log_probs(),
                 entropies: saved.entropies(),
@@ -143,7 +143,12 @@ fn rotary_for(policy: &Policy, batch: &native::Batch) -> native::RotaryTables {
     native::RotaryTables::new(config.head_dim(), config.rope_theta, batch.longest())
 }
 
-fn native_forward(policy: &Policy, batch: &native::Batch) -> Result<native::Saved, TrainError> {
+/// Run a native pass `f` of `policy` over `batch`, after checking the batch fits the model.
+fn native_pass<R>(
+    policy: &Policy,
+    batch: &native::Batch,
+    f: impl FnOnce(&ModelConfig, &native::Weights, &native::RotaryTables, &native::Batch) -> R,
+) -> Result<R, TrainError> {
     let config = policy.model.config();
     if batch.longest() > config.max_position_embeddings {
         return Err(TrainError::Invalid(format!(
@@ -162,7 +167,7 @@ fn native_forward(policy: &Policy, batch: &native::Batch) -> Result<native::Save
     }
     let rotary = rotary_for(policy, batch);
     Ok(native::with_policy_weights(policy, |w| {
-        native::forward(config, w, &rotary, batch)
+        f(config, w, &rotary, batch)
     })?)
 }
 
@@ -172,8 +177,14 @@ pub fn log_probs(
     batch: &[&Sequence],
     backend: Backend,
 ) -> Result<Vec<f32>, TrainError> {
-    let pass = forward(model, batch, false, backend)?;
-    Ok(pass.stats.log_probs)
+    match backend {
+        Backend::Native => {
+            let packed = native::Batch::new(batch);
+            let stats = native_pass(model, &packed, native::forward_stats)?;
+            Ok(stats.iter().map(|s| s.0).collect())
+        }
+        Backend::Candle => Ok(forward(model, batch, false, backend)?.stats.log_probs),
+    }
 }
 
 impl Forward {

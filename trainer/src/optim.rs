@@ -4,11 +4,11 @@
 //! candle-nn has an AdamW, but its moment estimates are private, so a checkpoint could not carry
 //! them and a resumed run would restart the optimizer cold.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use candle_core::backprop::GradStore;
-use candle_core::{Device, Tensor, Var};
+use candle_core::{CpuStorage, Device, InplaceOp1, InplaceOp2, InplaceOp3, Layout, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -40,11 +40,13 @@ pub fn accumulate(sum: &mut Grads, more: Grads) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// The global L2 norm of `grads`.
+/// The global L2 norm of `grads` (squares summed in f64; a CPU gradient is read in place).
 pub fn global_norm(grads: &Grads) -> Result<f64, TrainError> {
     let mut total = 0f64;
     for g in grads.values() {
-        total += f64::from(g.sqr()?.sum_all()?.to_scalar::<f32>()?);
+        total += crate::st::with_host_f32(g, |values| {
+            Ok(values.iter().map(|&x| f64::from(x * x)).sum::<f64>())
+        })?;
     }
     Ok(total.sqrt())
 }
@@ -55,10 +57,126 @@ pub fn clip_grad_norm(grads: &mut Grads, max_norm: f64) -> Result<f64, TrainErro
     if max_norm > 0.0 && norm > max_norm {
         let scale = max_norm / (norm + 1e-6);
         for g in grads.values_mut() {
-            *g = (&*g * scale)?;
+            if g.device().is_cpu() && g.is_contiguous() {
+                g.inplace_op1(&Scale(scale as f32))?;
+            } else {
+                *g = (&*g * scale)?;
+            }
         }
     }
     Ok(norm)
+}
+
+/// A contiguous f32 CPU storage as a slice.
+fn cpu_slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg("AdamW needs contiguous tensors".into()))?;
+    Ok(&storage.as_slice::<f32>()?[start..end])
+}
+
+/// The same, mutable.
+fn cpu_slice_mut<'a>(
+    storage: &'a mut CpuStorage,
+    layout: &Layout,
+) -> candle_core::Result<&'a mut [f32]> {
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg("AdamW needs contiguous tensors".into()))?;
+    match storage {
+        CpuStorage::F32(data) => Ok(&mut data[start..end]),
+        _ => Err(candle_core::Error::Msg("AdamW needs f32 tensors".into())),
+    }
+}
+
+/// `x ← s·x` in place.
+struct Scale(f32);
+
+impl InplaceOp1 for Scale {
+    fn name(&self) -> &'static str {
+        "scale"
+    }
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
+        cpu_slice_mut(storage, layout)?
+            .iter_mut()
+            .for_each(|x| *x *= self.0);
+        Ok(())
+    }
+}
+
+/// A moment estimate's update in place: `m ← decay·m + gain·g` (or `g²` for the second).
+struct MomentStep {
+    decay: f32,
+    gain: f32,
+    square: bool,
+}
+
+impl InplaceOp2 for MomentStep {
+    fn name(&self) -> &'static str {
+        "adamw-moment"
+    }
+    fn cpu_fwd(
+        &self,
+        moment: &mut CpuStorage,
+        moment_layout: &Layout,
+        grad: &CpuStorage,
+        grad_layout: &Layout,
+    ) -> candle_core::Result<()> {
+        let grad = cpu_slice(grad, grad_layout)?;
+        let moment = cpu_slice_mut(moment, moment_layout)?;
+        for (m, &g) in moment.iter_mut().zip(grad) {
+            let g = if self.square { g * g } else { g };
+            *m = *m * self.decay + g * self.gain;
+        }
+        Ok(())
+    }
+}
+
+/// The parameter's update in place from its moments:
+/// `θ ← θ·decay − lr · (m·c1) / (√(v·c2) + eps)` (`c1`, `c2` the inverse bias corrections).
+struct ParamStep {
+    decay: f32,
+    lr: f32,
+    c1: f32,
+    c2: f32,
+    eps: f32,
+}
+
+impl InplaceOp3 for ParamStep {
+    fn name(&self) -> &'static str {
+        "adamw-param"
+    }
+    fn cpu_fwd(
+        &self,
+        theta: &mut CpuStorage,
+        theta_layout: &Layout,
+        m: &CpuStorage,
+        m_layout: &Layout,
+        v: &CpuStorage,
+        v_layout: &Layout,
+    ) -> candle_core::Result<()> {
+        let (m, v) = (cpu_slice(m, m_layout)?, cpu_slice(v, v_layout)?);
+        let theta = cpu_slice_mut(theta, theta_layout)?;
+        for ((t, &m), &v) in theta.iter_mut().zip(m).zip(v) {
+            let update = (m * self.c1) / ((v * self.c2).sqrt() + self.eps);
+            *t = *t * self.decay - update * self.lr;
+        }
+        Ok(())
+    }
+}
+
+/// `moments[name]`, created as zeros shaped like `grad` on first use (a zero moment updated is
+/// exactly the first update of the tensor-op path).
+fn moment<'a>(
+    moments: &'a mut BTreeMap<String, Tensor>,
+    name: &str,
+    grad: &Tensor,
+) -> Result<&'a Tensor, TrainError> {
+    if !moments.contains_key(name) {
+        let zeros = Tensor::zeros(grad.dims(), grad.dtype(), grad.device())?;
+        moments.insert(name.to_string(), zeros);
+    }
+    Ok(&moments[name])
 }
 
 /// AdamW hyper-parameters.
@@ -117,7 +235,67 @@ impl AdamW {
     }
 
     /// One update of `vars` with `grads`; parameters without a gradient are left alone.
+    ///
+    /// On the CPU the update runs in place, one fused pass per moment and one per parameter:
+    /// the chain of tensor ops allocated ten parameter-sized temporaries per parameter, whose
+    /// fresh pages cost a sixth of a 0.5B SFT step. Elsewhere it runs as tensor ops. Both
+    /// compute the same f32 expressions in the same order.
     pub fn step(&mut self, vars: &BTreeMap<String, Var>, grads: &Grads) -> Result<(), TrainError> {
+        let cpu = vars.values().all(|v| v.device().is_cpu())
+            && grads
+                .values()
+                .all(|g| g.device().is_cpu() && g.is_contiguous());
+        if cpu {
+            self.step_in_place(vars, grads)
+        } else {
+            self.step_with_tensor_ops(vars, grads)
+        }
+    }
+
+    fn step_in_place(
+        &mut self,
+        vars: &BTreeMap<String, Var>,
+        grads: &Grads,
+    ) -> Result<(), TrainError> {
+        self.steps += 1;
+        let c = self.config;
+        let t = self.steps as i32;
+        let first = MomentStep {
+            decay: c.beta1 as f32,
+            gain: (1.0 - c.beta1) as f32,
+            square: false,
+        };
+        let second = MomentStep {
+            decay: c.beta2 as f32,
+            gain: (1.0 - c.beta2) as f32,
+            square: true,
+        };
+        let param = ParamStep {
+            decay: (1.0 - c.lr * c.weight_decay) as f32,
+            lr: c.lr as f32,
+            c1: (1.0 / (1.0 - c.beta1.powi(t))) as f32,
+            c2: (1.0 / (1.0 - c.beta2.powi(t))) as f32,
+            eps: c.eps as f32,
+        };
+        for (name, var) in vars {
+            let Some(grad) = grads.get(name) else {
+                continue;
+            };
+            let m = moment(&mut self.exp_avg, name, grad)?;
+            m.inplace_op2(grad, &first)?;
+            let v = moment(&mut self.exp_avg_sq, name, grad)?;
+            v.inplace_op2(grad, &second)?;
+            var.as_tensor()
+                .inplace_op3(&self.exp_avg[name], &self.exp_avg_sq[name], &param)?;
+        }
+        Ok(())
+    }
+
+    fn step_with_tensor_ops(
+        &mut self,
+        vars: &BTreeMap<String, Var>,
+        grads: &Grads,
+    ) -> Result<(), TrainError> {
         self.steps += 1;
         let c = self.config;
         let t = self.steps as i32;
@@ -148,21 +326,25 @@ impl AdamW {
         Ok(())
     }
 
+    /// The first moment estimate of `name`, if it has one (tests).
+    pub fn exp_avg(&self, name: &str) -> Option<&Tensor> {
+        self.exp_avg.get(name)
+    }
+
     /// Write the moment estimates to `path` (safetensors; the step count goes in its metadata).
     pub fn save(&self, path: &Path) -> Result<(), TrainError> {
-        let mut tensors: HashMap<String, Tensor> = HashMap::new();
+        let mut tensors = Vec::new();
         for (name, m) in &self.exp_avg {
-            tensors.insert(format!("exp_avg.{name}"), m.clone());
+            tensors.push((format!("exp_avg.{name}"), m.clone()));
         }
         for (name, v) in &self.exp_avg_sq {
-            tensors.insert(format!("exp_avg_sq.{name}"), v.clone());
+            tensors.push((format!("exp_avg_sq.{name}"), v.clone()));
         }
         let state = serde_json::json!({"steps": self.steps, "config": self.config});
         let state_path = path.with_extension("json");
         std::fs::write(&state_path, state.to_string())
             .map_err(|e| TrainError::io(&state_path, e))?;
-        candle_core::safetensors::save(&tensors, path)?;
-        Ok(())
+        crate::st::write_f32_tensors(path, &tensors)
     }
 
     /// Read state written by [`AdamW::save`].
@@ -177,10 +359,14 @@ impl AdamW {
             std::fs::read_to_string(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
         let state: State = serde_json::from_str(&text)
             .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", state_path.display())))?;
-        let tensors = candle_core::safetensors::load(path, device)?;
         let mut optimizer = AdamW::new(state.config);
         optimizer.steps = state.steps;
-        for (key, tensor) in tensors {
+        // One tensor at a time: a whole-file read would hold the moments twice.
+        let mut reader = crate::st::StReader::open(path)?;
+        let keys: Vec<String> = reader.tensors.keys().cloned().collect();
+        for key in keys {
+            let shape = reader.tensors[&key].shape.clone();
+            let tensor = Tensor::from_vec(reader.read_f32(&key)?, shape, device)?;
             if let Some(name) = key.strip_prefix("exp_avg_sq.") {
                 optimizer.exp_avg_sq.insert(name.to_string(), tensor);
             } else if let Some(name) = key.strip_prefix("exp_avg.") {
@@ -188,5 +374,77 @@ impl AdamW {
             }
         }
         Ok(optimizer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(values: &[f32]) -> BTreeMap<String, Var> {
+        let a = Var::from_slice(values, (2, values.len() / 2), &Device::Cpu).unwrap();
+        let b = Var::from_slice(&[0.5f32, -0.25, 2.0], 3, &Device::Cpu).unwrap();
+        BTreeMap::from([("a".to_string(), a), ("b".to_string(), b)])
+    }
+
+    fn grads(step: usize) -> Grads {
+        let s = step as f32;
+        let a: Vec<f32> = (0..6).map(|i| (i as f32 - 2.5) * 0.3 + s * 0.01).collect();
+        Grads::from([
+            (
+                "a".into(),
+                Tensor::from_vec(a, (2, 3), &Device::Cpu).unwrap(),
+            ),
+            (
+                "b".into(),
+                Tensor::new(&[1e-3f32, -4.0, 0.0], &Device::Cpu).unwrap(),
+            ),
+        ])
+    }
+
+    fn values(vars: &BTreeMap<String, Var>) -> Vec<u32> {
+        vars.values()
+            .flat_map(|v| v.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+            .map(f32::to_bits)
+            .collect()
+    }
+
+    #[test]
+    fn the_in_place_update_is_the_tensor_op_update_bit_for_bit() {
+        let config = AdamWConfig {
+            lr: 3e-3,
+            ..AdamWConfig::default()
+        };
+        let (fused_vars, ops_vars) = (
+            vars(&[1.0, -2.0, 0.1, 4.0, 0.0, -0.5]),
+            vars(&[1.0, -2.0, 0.1, 4.0, 0.0, -0.5]),
+        );
+        let (mut fused, mut ops) = (AdamW::new(config), AdamW::new(config));
+        for step in 0..4 {
+            fused.step_in_place(&fused_vars, &grads(step)).unwrap();
+            ops.step_with_tensor_ops(&ops_vars, &grads(step)).unwrap();
+            assert_eq!(values(&fused_vars), values(&ops_vars), "step {step}");
+        }
+        assert_ne!(
+            values(&fused_vars),
+            values(&vars(&[1.0, -2.0, 0.1, 4.0, 0.0, -0.5]))
+        );
+        let m = |o: &AdamW| {
+            o.exp_avg("a")
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        assert_eq!(m(&fused), m(&ops));
+    }
+
+    #[test]
+    fn clipping_in_place_scales_to_the_bound() {
+        let mut g = grads(0);
+        let norm = clip_grad_norm(&mut g, 0.5).unwrap();
+        assert!(norm > 0.5);
+        assert!((global_norm(&g).unwrap() - 0.5).abs() < 1e-5);
     }
 }

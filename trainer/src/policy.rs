@@ -36,35 +36,30 @@ impl std::fmt::Debug for Policy {
     }
 }
 
-/// Build a model over exactly `tensors`: every weight the model needs must be there, and every
-/// tensor there must be used (a tied `lm_head.weight` is dropped).
+/// Build a model over `vars`: every weight the model needs must be there (a tied
+/// `lm_head.weight` is dropped; other tensors the model does not read are kept and saved back).
 fn build(
     config: &ModelConfig,
-    mut tensors: BTreeMap<String, Tensor>,
+    mut vars: BTreeMap<String, Var>,
     device: &Device,
 ) -> Result<(Qwen2, BTreeMap<String, Var>), TrainError> {
     if config.tie_word_embeddings {
-        tensors.remove("lm_head.weight");
+        vars.remove("lm_head.weight");
     }
     let varmap = VarMap::new();
-    {
-        let mut data = varmap.data().lock().expect("varmap lock");
-        for (name, tensor) in &tensors {
-            data.insert(
-                name.clone(),
-                Var::from_tensor(&tensor.to_dtype(DType::F32)?)?,
-            );
-        }
-    }
+    varmap
+        .data()
+        .lock()
+        .expect("varmap lock")
+        .extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
     let model = Qwen2::new(config, VarBuilder::from_varmap(&varmap, DType::F32, device))
         .map_err(|e| TrainError::Checkpoint(format!("the weights do not fit the config: {e}")))?;
     let data = varmap.data().lock().expect("varmap lock");
-    if let Some(missing) = data.keys().find(|k| !tensors.contains_key(*k)) {
+    if let Some(missing) = data.keys().find(|k| !vars.contains_key(*k)) {
         return Err(TrainError::Checkpoint(format!(
             "tensor {missing} is missing from the checkpoint"
         )));
     }
-    let vars: BTreeMap<String, Var> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     Ok((model, vars))
 }
 
@@ -85,25 +80,20 @@ pub fn parameter_shapes(config: &ModelConfig) -> Result<Vec<(String, Vec<usize>)
 
 /// Deterministic initial values: ones for norms, zeros for biases, N(0, 0.02) elsewhere, each
 /// tensor from its own ChaCha stream keyed by (seed, name).
-fn initial_tensor(
-    name: &str,
-    shape: &[usize],
-    seed: u64,
-    device: &Device,
-) -> Result<Tensor, TrainError> {
+fn initial_var(name: &str, shape: &[usize], seed: u64, device: &Device) -> Result<Var, TrainError> {
     let count: usize = shape.iter().product();
     if name.ends_with("norm.weight") {
-        return Ok(Tensor::ones(shape, DType::F32, device)?);
+        return Ok(Var::ones(shape, DType::F32, device)?);
     }
     if name.ends_with(".bias") {
-        return Ok(Tensor::zeros(shape, DType::F32, device)?);
+        return Ok(Var::zeros(shape, DType::F32, device)?);
     }
     let digest = Sha256::digest(format!("triad-init\0{seed}\0{name}"));
     let mut rng = ChaCha8Rng::from_seed(digest.into());
     let values: Vec<f32> = (0..count)
         .map(|_| (normal(&mut rng) * INIT_STD) as f32)
         .collect();
-    Ok(Tensor::from_vec(values, shape, device)?)
+    Ok(Var::from_vec(values, shape, device)?)
 }
 
 /// A standard normal draw (Box–Muller) from the raw stream, so values never depend on a
@@ -124,14 +114,14 @@ impl Policy {
         device: &Device,
     ) -> Result<Self, TrainError> {
         config.validate()?;
-        let tensors = parameter_shapes(config)?
+        let vars = parameter_shapes(config)?
             .into_iter()
             .map(|(name, shape)| {
-                let t = initial_tensor(&name, &shape, seed, device)?;
-                Ok((name, t))
+                let var = initial_var(&name, &shape, seed, device)?;
+                Ok((name, var))
             })
             .collect::<Result<_, TrainError>>()?;
-        let (model, vars) = build(config, tensors, device)?;
+        let (model, vars) = build(config, vars, device)?;
         Ok(Policy {
             model,
             vars,
@@ -142,17 +132,28 @@ impl Policy {
 
     /// Load a Hugging Face model directory (`config.json`, `model.safetensors` or a sharded
     /// index, `tokenizer.json`). Weights are trained in f32 whatever their stored dtype.
+    ///
+    /// Tensors are read one at a time straight into their variables, so loading holds the
+    /// weights once (reading whole files first held them three times at the peak, and the
+    /// allocator kept much of that after).
     pub fn load(dir: &Path, device: &Device) -> Result<Self, TrainError> {
         let config = ModelConfig::read(dir)?;
         let codec = TextCodec::load(dir)?;
         let (files, _) = st::model_files(dir)?;
-        let mut tensors = BTreeMap::new();
+        let mut vars = BTreeMap::new();
         for file in files {
-            let loaded = candle_core::safetensors::load(&file, device)
-                .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", file.display())))?;
-            tensors.extend(loaded);
+            let mut reader = st::StReader::open(&file)?;
+            let names: Vec<String> = reader.tensors.keys().cloned().collect();
+            for name in names {
+                if config.tie_word_embeddings && name == "lm_head.weight" {
+                    continue;
+                }
+                let shape = reader.tensors[&name].shape.clone();
+                let values = reader.read_f32(&name)?;
+                vars.insert(name, Var::from_vec(values, shape, device)?);
+            }
         }
-        let (model, vars) = build(&config, tensors, device)?;
+        let (model, vars) = build(&config, vars, device)?;
         Ok(Policy {
             model,
             vars,
@@ -169,13 +170,12 @@ impl Policy {
         config.torch_dtype = "float32".into();
         config.eos_token_id = Some(self.codec.eos);
         config.write(dir)?;
-        let tensors: HashMap<String, Tensor> = self
+        let tensors: Vec<(String, Tensor)> = self
             .vars
             .iter()
             .map(|(k, v)| (k.clone(), v.as_detached_tensor()))
             .collect();
-        let path = dir.join("model.safetensors");
-        candle_core::safetensors::save(&tensors, &path)?;
+        st::write_f32_tensors(&dir.join("model.safetensors"), &tensors)?;
         self.codec.save(dir)?;
         let generation = serde_json::json!({
             "eos_token_id": self.codec.eos,
@@ -183,17 +183,6 @@ impl Policy {
         });
         let path = dir.join("generation_config.json");
         std::fs::write(&path, generation.to_string()).map_err(|e| TrainError::io(&path, e))
-    }
-
-    /// A model over frozen copies of the current weights (the KL reference).
-    pub fn frozen_copy(&self) -> Result<Qwen2, TrainError> {
-        let tensors = self
-            .vars
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), v.as_tensor().copy()?.detach())))
-            .collect::<Result<HashMap<_, _>, TrainError>>()?;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &self.device);
-        Ok(Qwen2::new(self.model.config(), vb)?)
     }
 
     /// A model sharing the live weights without gradient tracking (for sampling: a decoding

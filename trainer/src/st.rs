@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use candle_core::{DType, Storage, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -148,7 +149,7 @@ pub fn to_f32(dtype: &str, bytes: &[u8]) -> Result<Vec<f32>, String> {
             .collect(),
         other => {
             return Err(format!(
-                "dtype {other} is not a float dtype this tool merges"
+                "dtype {other} is not a float dtype this tool reads"
             ));
         }
     })
@@ -252,6 +253,33 @@ impl StWriter {
         Ok(())
     }
 
+    /// Write the next tensor from f32 values (declared `F32`), encoding a block at a time so no
+    /// second copy of the tensor is made.
+    pub fn write_f32(&mut self, name: &str, values: &[f32]) -> Result<(), TrainError> {
+        let (expected, info) = self
+            .order
+            .get(self.next)
+            .ok_or_else(|| TrainError::Merge(format!("{name}: more tensors than declared")))?;
+        if expected != name || info.dtype != "F32" || info.elements() != values.len() {
+            return Err(TrainError::Merge(format!(
+                "{name}: written out of order or with the wrong size (expected {expected}, {} F32 values)",
+                info.elements()
+            )));
+        }
+        let mut block = Vec::with_capacity(WRITE_BLOCK * 4);
+        for chunk in values.chunks(WRITE_BLOCK) {
+            block.clear();
+            chunk
+                .iter()
+                .for_each(|v| block.extend_from_slice(&v.to_le_bytes()));
+            self.out
+                .write_all(&block)
+                .map_err(|e| TrainError::io(&self.path, e))?;
+        }
+        self.next += 1;
+        Ok(())
+    }
+
     /// Flush and close; every declared tensor must have been written.
     pub fn finish(mut self) -> Result<(), TrainError> {
         if self.next != self.order.len() {
@@ -267,6 +295,44 @@ impl StWriter {
             .and_then(|_| self.out.get_ref().sync_all())
             .map_err(|e| TrainError::io(&self.path, e))
     }
+}
+
+/// Values encoded per write by [`StWriter::write_f32`].
+const WRITE_BLOCK: usize = 1 << 16;
+
+/// Write `tensors` as an f32 safetensors file (`format: pt` metadata, as transformers writes),
+/// one tensor at a time: a CPU tensor's values are encoded from its storage in place, others
+/// are copied to the host one by one.
+pub fn write_f32_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), TrainError> {
+    let layout: Vec<(String, String, Vec<usize>)> = tensors
+        .iter()
+        .map(|(name, t)| (name.clone(), "F32".to_string(), t.dims().to_vec()))
+        .collect();
+    let metadata = BTreeMap::from([("format".to_string(), "pt".to_string())]);
+    let mut writer = StWriter::create(path, &layout, &metadata)?;
+    for (name, tensor) in tensors {
+        with_host_f32(tensor, |values| writer.write_f32(name, values))?;
+    }
+    writer.finish()
+}
+
+/// Call `f` on a tensor's values as f32: borrowed from a contiguous f32 CPU tensor's storage,
+/// copied otherwise.
+pub fn with_host_f32<R>(
+    tensor: &Tensor,
+    f: impl FnOnce(&[f32]) -> Result<R, TrainError>,
+) -> Result<R, TrainError> {
+    if tensor.dtype() == DType::F32 {
+        let (storage, layout) = tensor.storage_and_layout();
+        if let (Storage::Cpu(cpu), Some((start, end))) = (&*storage, layout.contiguous_offsets()) {
+            return f(&cpu.as_slice::<f32>()?[start..end]);
+        }
+    }
+    let values = tensor
+        .to_dtype(DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    f(&values)
 }
 
 /// Tensor name → shard file name, from `model.safetensors.index.json`.

@@ -38,4 +38,4 @@ pub(crate) fn with_policy_weights<R>(
         f,
     )
 }
-pub(crate) use pass::{Batch, Saved, backward, forward};
+pub(crate) use pass::{Batch, Saved, backward, forward, forward_stats};

@@ -414,6 +414,28 @@ pub(crate) fn forward(
     rotary: &RotaryTables,
     batch: &Batch,
 ) -> Saved {
+    run_forward(config, w, rotary, batch, true)
+}
+
+/// The forward pass over `batch` for its per-position (log-prob, entropy, …) values only: each
+/// layer's activations are freed as soon as the next layer has them (a frozen reference's
+/// pass, run while the policy's activations are held, then costs one layer, not a model).
+pub(crate) fn forward_stats(
+    config: &ModelConfig,
+    w: &Weights,
+    rotary: &RotaryTables,
+    batch: &Batch,
+) -> Vec<(f32, f32, f32)> {
+    run_forward(config, w, rotary, batch, false).stats
+}
+
+fn run_forward(
+    config: &ModelConfig,
+    w: &Weights,
+    rotary: &RotaryTables,
+    batch: &Batch,
+    keep_activations: bool,
+) -> Saved {
     let dims = Dims::new(config, batch);
     let (n, d) = (dims.rows, dims.hidden);
     let mut x = Buffer::scratch(n * d);
@@ -423,7 +445,9 @@ pub(crate) fn forward(
     let mut layers = Vec::with_capacity(w.layers.len());
     for layer in &w.layers {
         let (saved, out) = layer_forward(&dims, layer, rotary, batch, x);
-        layers.push(saved);
+        if keep_activations {
+            layers.push(saved);
+        }
         x = out;
     }
     // The final norm and the LM head run on the trained rows only.
