@@ -245,6 +245,7 @@ impl AdamW {
             && grads
                 .values()
                 .all(|g| g.device().is_cpu() && g.is_contiguous());
+        self.steps += 1;
         if cpu {
             self.step_in_place(vars, grads)
         } else {
@@ -252,14 +253,13 @@ impl AdamW {
         }
     }
 
+    /// Update number `self.steps`, in place.
     fn step_in_place(
         &mut self,
         vars: &BTreeMap<String, Var>,
         grads: &Grads,
     ) -> Result<(), TrainError> {
-        self.steps += 1;
-        let c = self.config;
-        let t = self.steps as i32;
+        let (c, t) = (self.config, self.steps as i32);
         let first = MomentStep {
             decay: c.beta1 as f32,
             gain: (1.0 - c.beta1) as f32,
@@ -291,12 +291,12 @@ impl AdamW {
         Ok(())
     }
 
+    /// Update number `self.steps`, as tensor ops.
     fn step_with_tensor_ops(
         &mut self,
         vars: &BTreeMap<String, Var>,
         grads: &Grads,
     ) -> Result<(), TrainError> {
-        self.steps += 1;
         let c = self.config;
         let t = self.steps as i32;
         let correction1 = 1.0 - c.beta1.powi(t);
@@ -421,7 +421,9 @@ mod tests {
         );
         let (mut fused, mut ops) = (AdamW::new(config), AdamW::new(config));
         for step in 0..4 {
+            fused.steps += 1;
             fused.step_in_place(&fused_vars, &grads(step)).unwrap();
+            ops.steps += 1;
             ops.step_with_tensor_ops(&ops_vars, &grads(step)).unwrap();
             assert_eq!(values(&fused_vars), values(&ops_vars), "step {step}");
         }
