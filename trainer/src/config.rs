@@ -139,6 +139,18 @@ impl ModelConfig {
         self.hidden_size / self.num_attention_heads
     }
 
+    /// Weights of a Qwen2 model of this shape (biases on q, k and v only; one embedding when
+    /// tied), without loading it: what RL's learning-rate default is chosen by.
+    pub fn parameter_count(&self) -> usize {
+        let (h, i, vocab) = (self.hidden_size, self.intermediate_size, self.vocab_size);
+        let q = self.num_attention_heads * self.head_dim();
+        let kv = self.num_key_value_heads * self.head_dim();
+        let attention = h * q + q + 2 * (h * kv + kv) + q * h;
+        let layer = attention + 3 * h * i + 2 * h;
+        let heads = if self.tie_word_embeddings { 1 } else { 2 };
+        heads * vocab * h + self.num_hidden_layers * layer + h
+    }
+
     /// Reject shapes the model cannot be built with.
     pub fn validate(&self) -> Result<(), TrainError> {
         let problem = if self.num_attention_heads == 0 || self.num_key_value_heads == 0 {

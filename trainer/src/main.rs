@@ -154,7 +154,7 @@ struct InitArgs {
 
 #[derive(Args, Clone)]
 struct OptimArgs {
-    /// Learning rate.
+    /// Learning rate (default: SFT's fixed rate; RL's by model size, printed when chosen).
     #[arg(long)]
     lr: Option<f64>,
     /// AdamW weight decay.
@@ -465,7 +465,10 @@ fn run_rl(args: &RlArgs) -> Result<()> {
         },
         ppo_epochs: args.ppo_epochs,
         grad_accum: args.optim.grad_accum,
-        optim: args.optim.adamw(rl::DEFAULT_LR),
+        optim: AdamWConfig {
+            lr: args.optim.lr.unwrap_or_else(|| rl_default_lr(&policy)),
+            ..args.optim.adamw(rl::DEFAULT_LR)
+        },
         max_grad_norm: args.optim.max_grad_norm,
         levels,
         advance_accuracy: args.advance_accuracy,
@@ -479,6 +482,18 @@ fn run_rl(args: &RlArgs) -> Result<()> {
     rl::train(policy, &tasks, &options, &args.reward.source()?, &run)?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
+}
+
+/// RL's learning rate when `--lr` is not given, by model size, said out loud: the rate that
+/// suits a tiny model would wreck a pretrained one.
+fn rl_default_lr(policy: &Policy) -> f64 {
+    let parameters = policy.parameter_count();
+    let lr = rl::default_lr(parameters);
+    eprintln!(
+        "rl: learning rate {lr:e} (the default for {:.1} M parameters; --lr overrides)",
+        parameters as f64 / 1e6
+    );
+    lr
 }
 
 fn run_merge(args: &MergeArgs) -> Result<()> {

@@ -17,7 +17,8 @@ pub struct StepMetrics {
     /// Curriculum level of the step's prompts.
     #[serde(default)]
     pub level: Option<u8>,
-    /// Training loss.
+    /// Training loss (`null` when not finite).
+    #[serde(deserialize_with = "null_as_nan")]
     pub loss: f64,
     /// Mean reward of the step's rollouts.
     #[serde(default)]
@@ -39,8 +40,16 @@ pub struct StepMetrics {
     pub entropy: Option<f64>,
     /// Mean completion length in tokens.
     pub response_length: f64,
-    /// Gradient norm before clipping.
+    /// Gradient norm before clipping (`null` when not finite: the step was skipped).
+    #[serde(deserialize_with = "null_as_nan")]
     pub grad_norm: f64,
+    /// Optimizer steps skipped because the gradient norm was not finite (RL: one per pass).
+    #[serde(default)]
+    pub skipped_steps: Option<u64>,
+    /// Fraction of the step's prompts whose rollouts all got the same reward: their advantages
+    /// are 0 under GRPO, so they teach nothing (RL).
+    #[serde(default)]
+    pub zero_variance_groups: Option<f64>,
     /// Learning rate.
     pub lr: f64,
     /// Tokens trained on per second (forward + backward).
@@ -53,6 +62,12 @@ pub struct StepMetrics {
     pub reward_seconds: Option<f64>,
     /// Seconds the step took.
     pub seconds: f64,
+}
+
+/// serde_json writes a non-finite float as `null`; read it back as NaN, so a log with a
+/// skipped step stays readable.
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Append one line to the log at `path`.
@@ -96,4 +111,32 @@ pub fn truncate_after(path: &Path, phase: &str, step: u64) -> Result<(), TrainEr
         text.push('\n');
     }
     std::fs::write(path, text).map_err(|e| TrainError::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A skipped step's non-finite gradient norm is written as `null` and read back as NaN: the
+    /// log stays readable (plots and resumes read it).
+    #[test]
+    fn a_non_finite_norm_round_trips_through_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        let step = StepMetrics {
+            phase: "rl".into(),
+            step: 1,
+            grad_norm: f64::NAN,
+            skipped_steps: Some(1),
+            zero_variance_groups: Some(0.25),
+            ..StepMetrics::default()
+        };
+        append(&path, &step).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"grad_norm\":null"), "{text}");
+        let back = read(&path).unwrap();
+        assert!(back[0].grad_norm.is_nan());
+        assert_eq!(back[0].skipped_steps, Some(1));
+        assert_eq!(back[0].zero_variance_groups, Some(0.25));
+    }
 }

@@ -79,18 +79,27 @@ fn padded_positions(batch: &[&Sequence]) -> usize {
 }
 
 /// The forward pass of `policy` over `batch` on `backend`, ready for a backward. `entropy` asks
-/// for the entropies too (the native pass always computes them).
+/// for the entropies too (the native pass always computes them). `temperature` divides the
+/// logits before the log-softmax, so the values (and their gradients) are those of the
+/// distribution that sampled the completions (verl's `logits.div_(temperature)`; 1 for SFT).
 pub fn forward(
     policy: &Policy,
     batch: &[&Sequence],
+    temperature: f64,
     entropy: bool,
     backend: Backend,
 ) -> Result<Forward, TrainError> {
+    check_temperature(temperature)?;
     let padded = padded_positions(batch);
     match backend {
         Backend::Candle => {
             let packed = pack(batch, policy.codec.pad, &policy.device)?;
             let logits = policy.model.logits_at(&packed.inputs, &packed.positions)?;
+            let logits = if temperature == 1.0 {
+                logits
+            } else {
+                (logits / temperature)?
+            };
             let (log_probs, entropies) = if entropy {
                 let (l, e) =
                     crate::sample::log_probs_and_entropy(&logits, &packed.trained_targets)?;
@@ -119,7 +128,7 @@ pub fn forward(
             })
         }
         Backend::Native => {
-            let packed = native::Batch::new(batch);
+            let packed = native::Batch::new(batch).at_temperature(temperature);
             let saved = native_pass(policy, &packed, native::forward)?;
             let stats = TokenStats {
                 log_probs: saved.log_probs(),
@@ -171,19 +180,36 @@ fn native_pass<R>(
     })?)
 }
 
-/// The target log-probabilities of `batch` under `model` (a frozen reference: no tape kept).
+/// The target log-probabilities of `batch` under `model` at `temperature` (a frozen
+/// reference: no tape kept).
 pub fn log_probs(
     model: &Policy,
     batch: &[&Sequence],
+    temperature: f64,
     backend: Backend,
 ) -> Result<Vec<f32>, TrainError> {
     match backend {
         Backend::Native => {
-            let packed = native::Batch::new(batch);
+            check_temperature(temperature)?;
+            let packed = native::Batch::new(batch).at_temperature(temperature);
             let stats = native_pass(model, &packed, native::forward_stats)?;
             Ok(stats.iter().map(|s| s.0).collect())
         }
-        Backend::Candle => Ok(forward(model, batch, false, backend)?.stats.log_probs),
+        Backend::Candle => Ok(forward(model, batch, temperature, false, backend)?
+            .stats
+            .log_probs),
+    }
+}
+
+/// A temperature a distribution can be scored at: finite and positive (greedy decoding, at
+/// temperature 0, has no log-probabilities to train on).
+fn check_temperature(temperature: f64) -> Result<(), TrainError> {
+    if temperature.is_finite() && temperature > 0.0 {
+        Ok(())
+    } else {
+        Err(TrainError::Invalid(format!(
+            "log-probabilities need a finite temperature above 0, not {temperature}"
+        )))
     }
 }
 

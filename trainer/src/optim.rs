@@ -234,6 +234,23 @@ impl AdamW {
         }
     }
 
+    /// Clip `grads` to `max_grad_norm` (0: no clipping) and take one step with them, unless
+    /// their norm is not finite: then the step is skipped (as verl and DeepSpeed skip it), so one
+    /// overflowing batch cannot write NaN into every weight and moment. Returns the norm before
+    /// clipping; the caller sees a skipped step as a non-finite norm.
+    pub fn clip_and_step(
+        &mut self,
+        vars: &BTreeMap<String, Var>,
+        grads: &mut Grads,
+        max_grad_norm: f64,
+    ) -> Result<f64, TrainError> {
+        let norm = clip_grad_norm(grads, max_grad_norm)?;
+        if norm.is_finite() {
+            self.step(vars, grads)?;
+        }
+        Ok(norm)
+    }
+
     /// One update of `vars` with `grads`; parameters without a gradient are left alone.
     ///
     /// On the CPU the update runs in place, one fused pass per moment and one per parameter:
@@ -440,6 +457,37 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(m(&fused), m(&ops));
+    }
+
+    /// A non-finite gradient skips the step: weights, moments and the step count stay as they
+    /// were, and the caller is told by the norm.
+    #[test]
+    fn a_non_finite_gradient_skips_the_step() {
+        let params = vars(&[1.0, -2.0, 0.1, 4.0, 0.0, -0.5]);
+        let mut optimizer = AdamW::new(AdamWConfig::default());
+        let norm = optimizer
+            .clip_and_step(&params, &mut grads(0), 1.0)
+            .unwrap();
+        assert!(norm.is_finite());
+        let (before, moments) = (
+            values(&params),
+            optimizer.exp_avg("a").unwrap().to_vec2::<f32>(),
+        );
+        for poison in [f32::NAN, f32::INFINITY] {
+            let mut bad = grads(1);
+            bad.insert(
+                "b".into(),
+                Tensor::new(&[poison, 0.0, 1.0], &Device::Cpu).unwrap(),
+            );
+            let norm = optimizer.clip_and_step(&params, &mut bad, 1.0).unwrap();
+            assert!(!norm.is_finite(), "{poison}: norm {norm}");
+            assert_eq!(values(&params), before, "{poison}");
+            assert_eq!(optimizer.steps, 1);
+            assert_eq!(
+                optimizer.exp_avg("a").unwrap().to_vec2::<f32>().unwrap(),
+                moments.as_ref().unwrap().clone()
+            );
+        }
     }
 
     #[test]

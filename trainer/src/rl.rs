@@ -39,8 +39,30 @@ pub const DEFAULT_TEMPERATURE: f64 = 1.0;
 pub const DEFAULT_TOP_P: f64 = 1.0;
 /// Longest response in tokens.
 pub const DEFAULT_MAX_NEW_TOKENS: usize = 64;
-/// Learning rate.
+/// Learning rate for a model of fewer than [`SMALL_MODEL_PARAMETERS`] (the sizes `triad-train
+/// init` makes); larger models get [`default_lr`]'s smaller rates.
 pub const DEFAULT_LR: f64 = 1e-4;
+/// Models below this many parameters train at [`DEFAULT_LR`].
+pub const SMALL_MODEL_PARAMETERS: usize = 50_000_000;
+/// Learning rate for a model from [`SMALL_MODEL_PARAMETERS`] up to 1 B parameters (verl's actor
+/// default, 1e-6).
+pub const MEDIUM_MODEL_LR: f64 = 1e-6;
+/// Learning rate for a model of 1 B parameters or more (the paper's, 5e-7, for 7B and 32B).
+pub const LARGE_MODEL_LR: f64 = 5e-7;
+
+/// The RL learning rate for a model of `parameters` parameters. A rate that trains a 1 M
+/// parameter model from scratch in minutes (1e-4) would wreck a pretrained 0.5B–7B model within
+/// a few steps; the rates used for those (verl's default, the paper's) would leave a tiny model
+/// where it started.
+pub fn default_lr(parameters: usize) -> f64 {
+    if parameters < SMALL_MODEL_PARAMETERS {
+        DEFAULT_LR
+    } else if parameters < 1_000_000_000 {
+        MEDIUM_MODEL_LR
+    } else {
+        LARGE_MODEL_LR
+    }
+}
 /// PPO clip range (the paper's).
 pub const DEFAULT_CLIP: f64 = 0.2;
 /// KL-to-reference coefficient (the paper's, with the low-variance estimator).
@@ -161,6 +183,8 @@ pub struct UpdateStats {
     pub grad_norm: f64,
     /// Tokens forwarded (all passes).
     pub tokens: usize,
+    /// Passes whose gradient norm was not finite, so no optimizer step was taken.
+    pub skipped_steps: usize,
 }
 
 /// One position's loss term and its derivatives, from [`token_loss`].
@@ -199,10 +223,19 @@ fn clamp_derivative(x: f64, lo: f64, hi: f64) -> f64 {
     }
 }
 
+/// Bound on a log-ratio before it is exponentiated (the policy ratio's and the KL's, as verl
+/// clamps both to ±20): `exp(20)` is finite in f32 and f64, so an extreme or infinite
+/// log-probability gives a large finite term with a zero derivative, never an inf or a NaN.
+pub const LOG_RATIO_BOUND: f64 = 20.0;
+/// Bound on the k3 KL estimate of one position (verl's ±10).
+pub const KL_BOUND: f64 = 10.0;
+
 /// The loss of one trained position: the PPO-clipped policy term
-/// `max(−r·A, −clip(r, 1 − ε, 1 + ε)·A)` with `r = exp(logp − old)`, plus `kl_coef` times the
-/// k3 KL estimate `exp(ref − logp) − (ref − logp) − 1` (clamped to ±10 like verl), minus
-/// `entropy_coef` times the entropy. The one definition both backends train on.
+/// `max(−r·A, −clip(r, 1 − ε, 1 + ε)·A)` with `r = exp(clamp(logp − old, ±20))`, plus `kl_coef`
+/// times the k3 KL estimate `exp(d) − d − 1` with `d = clamp(ref − logp, ±20)` (the estimate
+/// clamped to ±10, like verl), minus `entropy_coef` times the entropy. The one definition both
+/// backends train on. Only trained (completion) positions reach it: batches are packed, so no
+/// padded position has a log-probability to guard.
 pub fn token_loss(
     logp: f32,
     old: f32,
@@ -211,8 +244,10 @@ pub fn token_loss(
     entropy: f32,
     loss: &LossOptions,
 ) -> TokenLoss {
-    // The ratio in f32, as the log-probabilities are.
-    let ratio = f64::from((logp - old).exp());
+    // The log-ratio in f32, as the log-probabilities are.
+    let log_ratio = f64::from(logp - old);
+    let d_log_ratio = bound_derivative(log_ratio, LOG_RATIO_BOUND);
+    let ratio = bounded(log_ratio, LOG_RATIO_BOUND).exp();
     let (lo, hi) = (1.0 - loss.clip, 1.0 + loss.clip);
     let unclipped = -ratio * advantage;
     let clipped = -ratio.clamp(lo, hi) * advantage;
@@ -224,19 +259,37 @@ pub fn token_loss(
     );
     let mut out = TokenLoss {
         value: unclipped.max(clipped),
-        dlogp: d_ratio * ratio,
+        dlogp: d_ratio * ratio * d_log_ratio,
         dentropy: -loss.entropy_coef,
         kl: 0.0,
     };
     if let Some(reference) = reference {
+        // d = ref − logp, so ∂d/∂logp = −1.
         let diff = f64::from(reference - logp);
-        let raw = diff.exp() - diff - 1.0;
-        out.kl = raw.clamp(-10.0, 10.0);
+        let d_diff = -bound_derivative(diff, LOG_RATIO_BOUND);
+        let diff_b = bounded(diff, LOG_RATIO_BOUND);
+        let raw = diff_b.exp() - diff_b - 1.0;
+        out.kl = raw.clamp(-KL_BOUND, KL_BOUND);
         out.value += loss.kl_coef * out.kl;
-        out.dlogp += loss.kl_coef * clamp_derivative(raw, -10.0, 10.0) * (1.0 - diff.exp());
+        out.dlogp += loss.kl_coef
+            * clamp_derivative(raw, -KL_BOUND, KL_BOUND)
+            * (diff_b.exp() - 1.0)
+            * d_diff;
     }
     out.value -= loss.entropy_coef * f64::from(entropy);
     out
+}
+
+/// `x` clamped to `±bound` (a NaN stays NaN: it reaches the gradient norm, and
+/// [`AdamW::clip_and_step`] skips the step).
+fn bounded(x: f64, bound: f64) -> f64 {
+    x.clamp(-bound, bound)
+}
+
+/// Derivative of [`bounded`]: 0 outside the bound (an infinite log-ratio then contributes
+/// nothing, instead of `0 · inf = NaN`).
+fn bound_derivative(x: f64, bound: f64) -> f64 {
+    clamp_derivative(x, -bound, bound)
 }
 
 /// Per-micro-batch values fixed at the first pass: the old log-probs and the reference's.
@@ -245,28 +298,22 @@ struct Frozen {
     reference: Option<Vec<f32>>,
 }
 
-/// Update the policy on scored rollouts: `advantages[i]` applies to every token of
-/// `sequences[i]`. Runs `epochs` passes, each one optimizer step over `micro` micro-batches;
-/// the loss is the token mean over the whole batch.
+/// Update the policy on scored rollouts: `batch.advantages[i]` applies to every token of
+/// `batch.sequences[i]`. Runs `epochs` passes, each one optimizer step over `micro`
+/// micro-batches; the loss is the token mean over the whole batch.
 #[allow(clippy::too_many_arguments)]
 pub fn policy_update(
     policy: &Policy,
     reference: Option<&Policy>,
     optimizer: &mut AdamW,
-    sequences: &[Sequence],
-    advantages: &[f64],
+    batch: UpdateBatch,
     loss: &LossOptions,
     epochs: usize,
     micro: usize,
     max_grad_norm: f64,
 ) -> Result<UpdateStats, TrainError> {
-    let backend = Backend::for_policy(policy);
-    let batch = UpdateBatch {
-        sequences,
-        advantages,
-    };
     policy_update_on(
-        backend,
+        Backend::for_policy(policy),
         policy,
         reference,
         optimizer,
@@ -278,13 +325,18 @@ pub fn policy_update(
     )
 }
 
-/// Scored rollouts for [`policy_update_on`].
+/// Scored rollouts for [`policy_update`].
 #[derive(Clone, Copy, Debug)]
 pub struct UpdateBatch<'a> {
     /// The rollouts.
     pub sequences: &'a [Sequence],
     /// One advantage per rollout.
     pub advantages: &'a [f64],
+    /// The temperature they were sampled at: the policy's, the old and the reference's
+    /// log-probabilities (and the entropy) are all taken at it, so the gradient is that of the
+    /// distribution the rollouts came from (at temperature 1 with rollouts sampled at 0.7 it
+    /// would not be).
+    pub temperature: f64,
 }
 
 /// [`policy_update`] on a chosen backend.
@@ -303,7 +355,15 @@ pub fn policy_update_on(
     let UpdateBatch {
         sequences,
         advantages,
+        temperature,
     } = batch;
+    if advantages.len() != sequences.len() {
+        return Err(TrainError::Invalid(format!(
+            "{} rollouts but {} advantages",
+            sequences.len(),
+            advantages.len()
+        )));
+    }
     let tokens: usize = sequences.iter().map(|s| s.completion.len()).sum();
     let normaliser = tokens.max(1) as f64;
     let chunk = sequences.len().div_ceil(micro.max(1)).max(1);
@@ -315,13 +375,13 @@ pub fn policy_update_on(
         let mut total = 0.0;
         for (part, ids) in indices.chunks(chunk).enumerate() {
             let batch: Vec<&Sequence> = ids.iter().map(|&i| &sequences[i]).collect();
-            let pass = objective::forward(policy, &batch, true, backend)?;
+            let pass = objective::forward(policy, &batch, temperature, true, backend)?;
             stats.tokens += pass.padded_positions;
             let values = &pass.stats;
             if epoch == 0 {
                 let reference = match reference {
                     Some(model) if loss.kl_coef != 0.0 => {
-                        Some(objective::log_probs(model, &batch, backend)?)
+                        Some(objective::log_probs(model, &batch, temperature, backend)?)
                     }
                     _ => None,
                 };
@@ -357,11 +417,50 @@ pub fn policy_update_on(
             }
             optim::accumulate(&mut grads, pass.backward(policy, &dlogp, &dentropy)?)?;
         }
-        stats.grad_norm = optim::clip_grad_norm(&mut grads, max_grad_norm)?;
-        optimizer.step(&policy.vars, &grads)?;
+        stats.grad_norm = optimizer.clip_and_step(&policy.vars, &mut grads, max_grad_norm)?;
+        if !stats.grad_norm.is_finite() {
+            stats.skipped_steps += 1;
+        }
         stats.loss = total;
     }
     Ok(stats)
+}
+
+/// Refuse settings under which RL cannot learn or cannot score what it sampled.
+fn check_options(options: &RlOptions) -> Result<(), TrainError> {
+    if options.levels.is_empty() || options.rollouts == 0 || options.prompts == 0 {
+        return Err(TrainError::Invalid(
+            "rl needs at least one level, prompt and rollout".into(),
+        ));
+    }
+    if options.estimator == Estimator::Grpo && options.rollouts < 2 {
+        // A group of one has standard deviation 0 and advantage 0: every step would be a no-op.
+        return Err(TrainError::Invalid(format!(
+            "GRPO normalises rewards within each prompt's group of rollouts: it needs at least 2 \
+             rollouts per prompt, not {} (or use --estimator reinforce++)",
+            options.rollouts
+        )));
+    }
+    let t = options.sample.temperature;
+    if !(t.is_finite() && t > 0.0) {
+        return Err(TrainError::Invalid(format!(
+            "rl samples its rollouts and trains on their log-probabilities at the sampling \
+             temperature: it must be finite and above 0, not {t}"
+        )));
+    }
+    Ok(())
+}
+
+/// Fraction of the groups of `group` consecutive rewards (one group per prompt) whose rewards
+/// are all equal: under GRPO their advantages are 0, under REINFORCE++ they only shift the
+/// batch mean.
+pub fn zero_variance_fraction(rewards: &[f64], group: usize) -> f64 {
+    let groups: Vec<&[f64]> = rewards.chunks(group.max(1)).collect();
+    let flat = groups
+        .iter()
+        .filter(|g| g.iter().all(|r| *r == g[0]))
+        .count();
+    flat as f64 / groups.len().max(1) as f64
 }
 
 fn advance(state: &mut TrainerState, options: &RlOptions, corrects: &[bool]) -> bool {
@@ -409,11 +508,7 @@ pub fn train(
     rewards: &RewardSource,
     run: &RunDir,
 ) -> Result<Policy, TrainError> {
-    if options.levels.is_empty() || options.rollouts == 0 || options.prompts == 0 {
-        return Err(TrainError::Invalid(
-            "rl needs at least one level, prompt and rollout".into(),
-        ));
-    }
+    check_options(options)?;
     for level in &options.levels {
         if !tasks.iter().any(|t| t.level == *level) {
             return Err(TrainError::Invalid(format!(
@@ -496,12 +591,16 @@ pub fn train(
         let lengths: Vec<usize> = sequences.iter().map(|s| s.completion.len()).collect();
         let adv = advantages(options.estimator, &values, &lengths, options.rollouts);
         let train_started = Instant::now();
+        let batch = UpdateBatch {
+            sequences: &sequences,
+            advantages: &adv,
+            temperature: options.sample.temperature,
+        };
         let stats = policy_update(
             &policy,
             reference.as_ref(),
             &mut optimizer,
-            &sequences,
-            &adv,
+            batch,
             &options.loss,
             options.ppo_epochs,
             options.grad_accum,
@@ -526,6 +625,8 @@ pub fn train(
             entropy: Some(stats.entropy),
             response_length: sampled as f64 / n,
             grad_norm: stats.grad_norm,
+            skipped_steps: Some(stats.skipped_steps as u64),
+            zero_variance_groups: Some(zero_variance_fraction(&values, options.rollouts)),
             lr: options.optim.lr,
             train_tokens_per_s: stats.tokens as f64 / train_seconds,
             sample_tokens_per_s: Some(sampled as f64 / sample_seconds),
@@ -537,11 +638,17 @@ pub fn train(
         let advanced = advance(&mut state, options, &corrects);
         if print && (step % options.log_every == 0 || step == options.steps) {
             eprintln!(
-                "rl step {step}/{} level {level}: reward {reward_mean:.3} ± {reward_std:.3}, accuracy {accuracy:.3}, format failures {format_failures:.3}, kl {:.5}, entropy {:.3}, {:.1} s{}",
+                "rl step {step}/{} level {level}: reward {reward_mean:.3} ± {reward_std:.3}, accuracy {accuracy:.3}, format failures {format_failures:.3}, flat groups {:.2}, kl {:.5}, entropy {:.3}, {:.1} s{}{}",
                 options.steps,
+                metrics.zero_variance_groups.unwrap_or(0.0),
                 stats.kl,
                 stats.entropy,
                 metrics.seconds,
+                if stats.skipped_steps > 0 {
+                    ", gradient not finite: update skipped"
+                } else {
+                    ""
+                },
                 if advanced { " → next level" } else { "" }
             );
         }
@@ -594,6 +701,100 @@ mod tests {
         let first = token_loss(-2.0, -2.0, None, 0.7, 0.0, &loss);
         assert_eq!(first.dlogp, -0.7);
         assert_eq!(first.value, -0.7);
+    }
+
+    /// An extreme or infinite log-ratio (a position the old policy or the reference gave
+    /// probability 0) gives a finite loss and a zero derivative, for either sign of advantage;
+    /// without the bound `exp(inf)` made the derivative `0 · inf = NaN`.
+    #[test]
+    fn extreme_log_ratios_stay_finite() {
+        let loss = LossOptions {
+            clip: 0.2,
+            kl_coef: 0.1,
+            entropy_coef: 0.0,
+        };
+        let inf = f32::INFINITY;
+        for (logp, old, reference) in [
+            (-1.0f32, -inf, Some(-1.0f32)),
+            (-inf, -1.0, Some(-1.0)),
+            (-1.0, -1.0, Some(-inf)),
+            (-1.0, -90.0, Some(-60.0)),
+            (-90.0, -1.0, Some(-1.0)),
+        ] {
+            for advantage in [1.0, -1.0] {
+                let term = token_loss(logp, old, reference, advantage, 0.5, &loss);
+                let what = format!("logp {logp}, old {old}, ref {reference:?}, A {advantage}");
+                assert!(term.value.is_finite(), "{what}: value {}", term.value);
+                assert!(term.dlogp.is_finite(), "{what}: dlogp {}", term.dlogp);
+                assert!(term.kl.abs() <= KL_BOUND, "{what}: kl {}", term.kl);
+            }
+        }
+        // Beyond the bound the ratio is exp(20) and has no gradient.
+        let far = token_loss(0.0, -30.0, None, -1.0, 0.0, &loss);
+        assert_eq!(far.value, LOG_RATIO_BOUND.exp());
+        assert_eq!(far.dlogp, 0.0);
+    }
+
+    /// Inside the bounds the KL term is verl's low-variance estimator, sign included:
+    /// `exp(ref − logp) − (ref − logp) − 1` added to the loss, its derivative
+    /// `kl_coef · (1 − exp(ref − logp))`.
+    #[test]
+    fn kl_term_is_k3_inside_the_bounds() {
+        let loss = LossOptions {
+            clip: 0.2,
+            kl_coef: 0.5,
+            entropy_coef: 0.0,
+        };
+        let (logp, reference) = (-1.5f32, -1.0f32);
+        let with = token_loss(logp, logp, Some(reference), 0.0, 0.0, &loss);
+        let d = f64::from(reference - logp);
+        assert!((with.kl - (d.exp() - d - 1.0)).abs() < 1e-12);
+        assert!((with.value - 0.5 * with.kl).abs() < 1e-12);
+        assert!((with.dlogp - 0.5 * (1.0 - d.exp())).abs() < 1e-12);
+        // The penalty pulls logp up toward the reference: its derivative is negative here.
+        assert!(with.dlogp < 0.0);
+    }
+
+    #[test]
+    fn refuses_settings_that_cannot_learn() {
+        let grpo = |rollouts| RlOptions {
+            estimator: Estimator::Grpo,
+            rollouts,
+            ..RlOptions::default()
+        };
+        let err = check_options(&grpo(1)).unwrap_err().to_string();
+        assert!(err.contains("at least 2"), "{err}");
+        assert!(check_options(&grpo(2)).is_ok());
+        // REINFORCE++ whitens over the batch: one rollout per prompt is fine.
+        let single = RlOptions {
+            rollouts: 1,
+            ..RlOptions::default()
+        };
+        assert!(check_options(&single).is_ok());
+        for t in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let mut options = RlOptions::default();
+            options.sample.temperature = t;
+            let err = check_options(&options).unwrap_err().to_string();
+            assert!(err.contains("temperature"), "{t}: {err}");
+        }
+    }
+
+    #[test]
+    fn zero_variance_groups_are_counted_per_prompt() {
+        // Groups of 3: all right, mixed, all wrong, mixed.
+        let rewards = [1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.5, 0.5, 0.0];
+        assert_eq!(zero_variance_fraction(&rewards, 3), 0.5);
+        assert_eq!(zero_variance_fraction(&rewards[..3], 3), 1.0);
+        assert_eq!(zero_variance_fraction(&[], 3), 0.0);
+    }
+
+    #[test]
+    fn the_learning_rate_default_shrinks_with_the_model() {
+        assert_eq!(default_lr(920_000), DEFAULT_LR);
+        assert_eq!(default_lr(49_999_999), DEFAULT_LR);
+        assert_eq!(default_lr(358_800_000), MEDIUM_MODEL_LR);
+        assert_eq!(default_lr(7_600_000_000), LARGE_MODEL_LR);
+        const { assert!(LARGE_MODEL_LR < MEDIUM_MODEL_LR && MEDIUM_MODEL_LR < DEFAULT_LR) };
     }
 
     #[test]

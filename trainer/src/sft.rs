@@ -111,15 +111,14 @@ pub fn step_on(
     let mut loss = 0.0;
     let chunk = batch.len().div_ceil(micro.max(1)).max(1);
     for part in batch.chunks(chunk) {
-        let pass = objective::forward(policy, part, false, backend)?;
+        let pass = objective::forward(policy, part, 1.0, false, backend)?;
         let log_probs = &pass.stats.log_probs;
         loss -= log_probs.iter().map(|&l| f64::from(l)).sum::<f64>() / normaliser;
         // L = −Σ logp / normaliser.
         let dlogp = vec![(-1.0 / normaliser) as f32; log_probs.len()];
         optim::accumulate(&mut grads, pass.backward(policy, &dlogp, &[])?)?;
     }
-    let norm = optim::clip_grad_norm(&mut grads, max_grad_norm)?;
-    optimizer.step(&policy.vars, &grads)?;
+    let norm = optimizer.clip_and_step(&policy.vars, &mut grads, max_grad_norm)?;
     Ok((loss, norm))
 }
 
@@ -175,6 +174,7 @@ pub fn train(
                 loss,
                 response_length: completion as f64 / batch.len() as f64,
                 grad_norm: norm,
+                skipped_steps: Some(u64::from(!norm.is_finite())),
                 lr: options.optim.lr,
                 train_tokens_per_s: tokens as f64 / seconds,
                 seconds,

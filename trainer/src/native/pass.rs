@@ -24,6 +24,8 @@ pub(crate) struct Batch {
     targets: Vec<u32>,
     /// The sequence of each selected row.
     sequence_of: Vec<usize>,
+    /// Factor on the logits before the log-softmax: 1 / the sampling temperature.
+    logit_scale: f32,
 }
 
 impl Batch {
@@ -38,6 +40,7 @@ impl Batch {
             selected: Vec::new(),
             targets: Vec::new(),
             sequence_of: Vec::new(),
+            logit_scale: 1.0,
         };
         for (index, s) in sequences.iter().enumerate() {
             let full: Vec<u32> = s.prompt.iter().chain(&s.completion).copied().collect();
@@ -55,6 +58,13 @@ impl Batch {
             batch.lengths.push(rows);
         }
         batch
+    }
+
+    /// Score the batch under the policy's distribution at `temperature` (logits divided by it
+    /// before the log-softmax, in the forward and the backward alike).
+    pub(crate) fn at_temperature(mut self, temperature: f64) -> Self {
+        self.logit_scale = (1.0 / temperature) as f32;
+        self
     }
 
     /// The sequence each trained position belongs to.
@@ -459,7 +469,8 @@ fn run_forward(
     let (mut final_normed, mut final_r) = (Buffer::scratch(m * d), Buffer::scratch(m));
     ops::rms_norm(&last, w.norm, dims.eps, &mut final_normed, &mut final_r);
     let head = w.lm_head.unwrap_or(w.embed);
-    let logits = project(&final_normed, head, m, d, dims.vocab);
+    let mut logits = project(&final_normed, head, m, d, dims.vocab);
+    scale(&mut logits, batch.logit_scale);
     let stats = ops::log_softmax_stats(&logits, &batch.targets, dims.vocab);
     Saved {
         layers,
@@ -468,6 +479,12 @@ fn run_forward(
         final_normed,
         logits,
         stats,
+    }
+}
+
+fn scale(values: &mut [f32], factor: f32) {
+    if factor != 1.0 {
+        values.iter_mut().for_each(|v| *v *= factor);
     }
 }
 
@@ -498,6 +515,8 @@ pub(crate) fn backward(
         stats,
     } = saved;
     ops::log_softmax_backward(&mut logits, &batch.targets, &stats, dlogp, dentropy, vocab);
+    // The logits were scaled before the log-softmax: the chain rule scales their gradient.
+    scale(&mut logits, batch.logit_scale);
     let head = w.lm_head.unwrap_or(w.embed);
     let head_grad = match grads.lm_head.as_mut() {
         Some(g) => g,

@@ -84,9 +84,10 @@ pub struct RlStageConfig {
     /// Advantage estimator.
     #[serde(default = "default_estimator")]
     pub estimator: Estimator,
-    /// Learning rate.
-    #[serde(default = "default_rl_lr")]
-    pub lr: f64,
+    /// Learning rate (default: `triad-train rl`'s for the starting model's size,
+    /// [`crate::rl::default_lr`]).
+    #[serde(default)]
+    pub lr: Option<f64>,
     /// Sampling temperature.
     #[serde(default = "default_temperature")]
     pub temperature: f64,
@@ -107,9 +108,6 @@ fn default_rollouts() -> usize {
 }
 fn default_estimator() -> Estimator {
     crate::rl::DEFAULT_ESTIMATOR
-}
-fn default_rl_lr() -> f64 {
-    crate::rl::DEFAULT_LR
 }
 fn default_temperature() -> f64 {
     crate::rl::DEFAULT_TEMPERATURE

@@ -58,9 +58,10 @@ pub fn run(
         let tasks = select(&layout, Split::Train, &[family], &config.levels, None)?;
         let options = rl_options(
             &config.specialist,
+            &base,
             config.levels.clone(),
             config.seed + 1 + i as u64,
-        );
+        )?;
         let name = format!("specialist-{family}");
         let dir = rl_stage(&name, &base, &tasks, &options, &rewards, &layout, device)?;
         let (f, d) = evaluate_stage(&name, &dir, config, &layout, &rewards, device)?;
@@ -98,9 +99,10 @@ pub fn run(
         // Both runs see the same prompts and draws: only the starting model differs.
         let options = rl_options(
             &config.domain.rl,
+            start,
             config.domain.levels.clone(),
             config.seed + 10,
-        );
+        )?;
         let dir = rl_stage(
             name,
             start,

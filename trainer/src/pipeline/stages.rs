@@ -7,6 +7,7 @@ use candle_core::Device;
 use triad::generators::Split;
 
 use super::config::{PipelineConfig, RlStageConfig, families};
+use crate::ModelConfig;
 use crate::TrainError;
 use crate::data::{Selection, Task, load_tasks};
 use crate::eval::{EvalReport, evaluate};
@@ -80,8 +81,19 @@ pub(super) fn select(
     )
 }
 
-pub(super) fn rl_options(stage: &RlStageConfig, levels: Vec<u8>, seed: u64) -> RlOptions {
-    RlOptions {
+/// A stage's RL options; `start` is the model it trains (its size picks the default learning
+/// rate).
+pub(super) fn rl_options(
+    stage: &RlStageConfig,
+    start: &Path,
+    levels: Vec<u8>,
+    seed: u64,
+) -> Result<RlOptions, TrainError> {
+    let lr = match stage.lr {
+        Some(lr) => lr,
+        None => crate::rl::default_lr(ModelConfig::read(start)?.parameter_count()),
+    };
+    Ok(RlOptions {
         steps: stage.steps,
         prompts: stage.prompts,
         rollouts: stage.rollouts,
@@ -96,7 +108,7 @@ pub(super) fn rl_options(stage: &RlStageConfig, levels: Vec<u8>, seed: u64) -> R
             ..LossOptions::default()
         },
         optim: AdamWConfig {
-            lr: stage.lr,
+            lr,
             ..AdamWConfig::default()
         },
         levels,
@@ -105,7 +117,7 @@ pub(super) fn rl_options(stage: &RlStageConfig, levels: Vec<u8>, seed: u64) -> R
         save_every: 10,
         log_every: 10,
         ..RlOptions::default()
-    }
+    })
 }
 
 /// Train the base model (or take the given one) into `base/`.

@@ -73,7 +73,7 @@ fn dataset() -> &'static Path {
 
 /// −Σ log p of the completion tokens of `batch` (candle's forward, the reference).
 fn nll(policy: &Policy, batch: &[&Sequence]) -> f64 {
-    let pass = objective::forward(policy, batch, false, Backend::Candle).unwrap();
+    let pass = objective::forward(policy, batch, 1.0, false, Backend::Candle).unwrap();
     -pass
         .stats
         .log_probs

@@ -11,11 +11,19 @@ fn every_parameter_receives_a_nonzero_gradient() {
     {
         let policy = small_policy(tie, 1);
         let seq = sequence(&policy, "1, 2, 3, 4, ?", "<answer>5</answer>");
-        let pass = objective::forward(&policy, &[&seq, &seq], false, backend).unwrap();
+        let pass = objective::forward(&policy, &[&seq, &seq], 1.0, false, backend).unwrap();
         let dlogp = vec![-1.0; pass.stats.log_probs.len()];
         let grads = pass.backward(&policy, &dlogp, &[]).unwrap();
         let expected = if tie { 2 * 12 + 2 } else { 2 * 12 + 3 };
         assert_eq!(policy.vars.len(), expected, "tie={tie}");
+        // The count from the shape alone (what RL's learning-rate default reads) is the loaded one.
+        assert_eq!(
+            policy.model.config().parameter_count(),
+            policy.parameter_count(),
+            "tie={tie}"
+        );
+        // Greedy decoding's temperature 0 has no log-probabilities to train on.
+        assert!(objective::forward(&policy, &[&seq], 0.0, false, backend).is_err());
         for name in policy.vars.keys() {
             let grad = grads
                 .get(name)
@@ -221,10 +229,12 @@ fn entropy_of_uniform_logits_is_log_vocab() {
 /// The native CPU pass computes what candle's graph computes: the same per-position
 /// log-probabilities and entropies, and — for an arbitrary loss over them — the same gradient of
 /// every weight, tied head or not, over sequences of different lengths (packed without padding
-/// there, right-padded here).
+/// there, right-padded here), at temperature 1 and at a sampling temperature (logits divided
+/// before the log-softmax: candle differentiates the division, the native pass scales the
+/// gradient by hand).
 #[test]
 fn native_pass_matches_candle_autograd() {
-    for tie in [true, false] {
+    for (tie, temperature) in [(true, 1.0), (false, 1.0), (true, 0.7), (false, 1.3)] {
         let policy = small_policy(tie, 6);
         let seqs = [
             sequence(&policy, "1, 2, 3, 4, ?", "<answer>5</answer>"),
@@ -236,8 +246,10 @@ fn native_pass_matches_candle_autograd() {
             ),
         ];
         let refs: Vec<&Sequence> = seqs.iter().collect();
-        let candle = objective::forward(&policy, &refs, true, Backend::Candle).unwrap();
-        let native = objective::forward(&policy, &refs, true, Backend::Native).unwrap();
+        let candle =
+            objective::forward(&policy, &refs, temperature, true, Backend::Candle).unwrap();
+        let native =
+            objective::forward(&policy, &refs, temperature, true, Backend::Native).unwrap();
         assert_eq!(candle.stats.sequence_of, native.stats.sequence_of);
         let close = |a: &[f32], b: &[f32], what: &str| {
             assert_eq!(a.len(), b.len(), "{what}");
@@ -362,7 +374,7 @@ fn native_paths_refuse_tokens_outside_the_vocabulary() {
         prompt: vec![1, bad],
         completion: vec![2],
     };
-    let err = objective::forward(&policy, &[&seq], false, Backend::Native).err();
+    let err = objective::forward(&policy, &[&seq], 1.0, false, Backend::Native).err();
     assert!(
         format!("{err:?}").contains("outside the vocabulary"),
         "{err:?}"

@@ -71,8 +71,11 @@ fn rl_update_raises_the_probability_of_the_rewarded_completion() {
             &policy,
             Some(&reference),
             &mut optimizer,
-            &[good.clone(), bad.clone()],
-            &advantages,
+            rl::UpdateBatch {
+                sequences: &[good.clone(), bad.clone()],
+                advantages: &advantages,
+                temperature: 1.0,
+            },
             &LossOptions::default(),
             1,
             1,
@@ -225,9 +228,11 @@ fn native_and_candle_rl_updates_agree() {
             lr: 3e-3,
             ..AdamWConfig::default()
         });
+        // Rollouts sampled at 0.7: every log-probability of the update is taken at 0.7.
         let batch = rl::UpdateBatch {
             sequences: &seqs,
             advantages: &advantages,
+            temperature: 0.7,
         };
         (0..2)
             .map(|_| {
