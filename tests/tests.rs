@@ -9,4 +9,5 @@ mod pyarrow;
 mod schemas;
 mod score_cli;
 mod server;
+mod traces;
 mod verify;

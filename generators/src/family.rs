@@ -226,6 +226,15 @@ pub trait Family: Send + Sync + 'static {
     fn render(&self, instance: &Self::Instance, style: PromptStyle) -> Prompt;
     /// The reference answer text (what goes between `<answer>` tags).
     fn reference_answer(&self, instance: &Self::Instance) -> String;
+    /// A step-by-step reasoning trace of the reference answer, made by the family's solver: each
+    /// step follows from the prompt and the steps before it, in a fixed form that
+    /// [`Family::check_trace`] reads back. Empty when the instance admits none (a label the
+    /// generator did not make).
+    fn trace(&self, instance: &Self::Instance) -> String;
+    /// Check every step of `trace` against the instance and that it concludes the reference
+    /// answer; the error names the first step that does not follow. Linear in the trace and the
+    /// instance, whatever the text.
+    fn check_trace(&self, instance: &Self::Instance, trace: &str) -> Result<(), String>;
     /// Parse and judge a model's answer text. Any valid answer is correct, not only the stored one.
     fn judge(&self, instance: &Self::Instance, answer: &str) -> Verdict;
     /// A wrong answer that parses: the reference with one judgement flipped or one number
@@ -258,6 +267,8 @@ pub struct Item {
     pub prompt: Prompt,
     /// The reference answer text.
     pub answer: String,
+    /// The solver's reasoning trace of the answer (see [`Family::trace`]).
+    pub trace: String,
     /// The family's structured columns.
     pub fields: Vec<FieldValue>,
 }
@@ -321,6 +332,14 @@ pub trait DynFamily: Send + Sync {
     fn certify_json(&self, instance: &str) -> Result<Result<(), CertifyError>, InstanceError>;
     /// The reference answer of a label's instance.
     fn reference_json(&self, instance: &str) -> Result<String, InstanceError>;
+    /// See [`Family::trace`], for a label's instance.
+    fn trace_json(&self, instance: &str) -> Result<String, InstanceError>;
+    /// See [`Family::check_trace`], for a label's instance.
+    fn check_trace_json(
+        &self,
+        instance: &str,
+        trace: &str,
+    ) -> Result<Result<(), String>, InstanceError>;
     /// The item a label describes, every field rebuilt from its instance in `style` (the label
     /// text kept as given): what `verify` compares each row with, made as `candidate` makes it.
     fn rebuild_json(
@@ -354,6 +373,7 @@ fn item_of<F: Family>(
         level,
         key,
         answer: family.reference_answer(instance),
+        trace: family.trace(instance),
         fields: family.field_values(instance),
         label,
         prompt,
@@ -489,6 +509,18 @@ impl<F: Family> DynFamily for F {
 
     fn reference_json(&self, instance: &str) -> Result<String, InstanceError> {
         Ok(self.reference_answer(&read_instance(self, instance)?))
+    }
+
+    fn trace_json(&self, instance: &str) -> Result<String, InstanceError> {
+        Ok(self.trace(&read_instance(self, instance)?))
+    }
+
+    fn check_trace_json(
+        &self,
+        instance: &str,
+        trace: &str,
+    ) -> Result<Result<(), String>, InstanceError> {
+        Ok(self.check_trace(&read_instance(self, instance)?, trace))
     }
 
     fn rebuild_json(

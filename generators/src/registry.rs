@@ -158,8 +158,14 @@ mod tests {
                         .rebuild_json(level, &item.label, &instance, PromptStyle::Chat)
                         .unwrap();
                     assert_eq!(
-                        (rebuilt.prompt, rebuilt.answer, rebuilt.fields, rebuilt.key),
-                        (item.prompt, item.answer, item.fields, item.key)
+                        (
+                            rebuilt.prompt,
+                            rebuilt.answer,
+                            rebuilt.trace,
+                            rebuilt.fields,
+                            rebuilt.key
+                        ),
+                        (item.prompt, item.answer, item.trace, item.fields, item.key)
                     );
                     // Audit: the family's tally takes the instance and reports shortcuts.
                     let mut tally = family.tally();
@@ -172,6 +178,107 @@ mod tests {
                     assert!(!findings.shortcuts.is_empty(), "{name}");
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod trace_tests {
+    use super::FAMILIES;
+    use crate::options::OptionSet;
+    use crate::{GenOptions, ItemCoords, Label, PromptStyle, Split};
+
+    /// Items per (family, level, options) the trace test takes.
+    const ITEMS: u64 = 6;
+
+    fn options(assignments: &[&str]) -> GenOptions {
+        let mut families = OptionSet::default();
+        for a in assignments {
+            families.set(a).unwrap();
+        }
+        GenOptions {
+            certify: false,
+            families,
+        }
+    }
+
+    /// Every family at every level (unsatisfiable deduction and explanation-mode abduction
+    /// included) writes a trace that its checker accepts step by step and that concludes the
+    /// reference answer; a trace with one step changed, or cut short, is refused.
+    #[test]
+    fn every_trace_checks_and_concludes_the_answer() {
+        let settings = [
+            options(&[]),
+            options(&["unsat_ratio=0.5", "abduction_mode=explanation"]),
+        ];
+        for &family in FAMILIES {
+            for level in family.levels() {
+                for (s, generation) in settings.iter().enumerate() {
+                    let items = (0..400).filter_map(|index| {
+                        let coords = ItemCoords {
+                            seed: 11 + s as u64,
+                            family: family.name(),
+                            level,
+                            split: Split::Train,
+                            index,
+                        };
+                        family
+                            .candidate(&coords, generation, PromptStyle::Chat)
+                            .unwrap()
+                    });
+                    for item in items.take(ITEMS as usize) {
+                        let what = format!("{} level {level} {}", family.name(), item.id());
+                        let Ok(Label::Triad { instance, .. }) = Label::parse(&item.label) else {
+                            panic!("{what}: label")
+                        };
+                        // Deduction's hardest levels may need more case lines than a trace
+                        // keeps (MAX_TRACE_LINES); every other item has one.
+                        let may_lack = family.name() == "deduction" && level >= 9;
+                        if item.trace.is_empty() && may_lack {
+                            continue;
+                        }
+                        assert!(!item.trace.is_empty(), "{what}: no trace for {instance}");
+                        let check = |t: &str| family.check_trace_json(&instance, t).unwrap();
+                        assert_eq!(check(&item.trace), Ok(()), "{what}:\n{}", item.trace);
+                        assert_eq!(family.trace_json(&instance).unwrap(), item.trace);
+                        let lines: Vec<&str> = item.trace.lines().collect();
+                        let cut = lines[..lines.len() - 1].join("\n");
+                        assert!(check(&cut).is_err(), "{what}: a cut trace passed");
+                        let tampered = tamper(&item.trace);
+                        assert!(check(&tampered).is_err(), "{what}: passed:\n{tampered}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The trace with one claim made false: a hidden term's value (induction), the first forced
+    /// truth value (deduction), else the first number (a premise, a running sum) or verdict.
+    fn tamper(trace: &str) -> String {
+        if let Some(line) = trace.lines().find(|l| l.ends_with(" (hidden)")) {
+            let (head, value) = line
+                .trim_end_matches(" (hidden)")
+                .rsplit_once(" = ")
+                .unwrap();
+            let changed = format!("{head} = {}1 (hidden)", value);
+            return trace.replacen(line, &changed, 1);
+        }
+        for (from, to) in [(" is True", " is False"), (" is False", " is True")] {
+            if let Some(at) = trace.find(from) {
+                return format!("{}{to}{}", &trace[..at], &trace[at + from.len()..]);
+            }
+        }
+        match trace.find(|c: char| c.is_ascii_digit()) {
+            Some(at) => {
+                let digit = trace.as_bytes()[at];
+                let other = if digit == b'9' {
+                    '1'
+                } else {
+                    (digit + 1) as char
+                };
+                format!("{}{other}{}", &trace[..at], &trace[at + 1..])
+            }
+            None => trace.replacen(" is unreachable", " is reachable", 1),
         }
     }
 }

@@ -206,6 +206,7 @@ fn column_problem(column: &str, style: PromptStyle) -> String {
             style.name()
         ),
         "answer" => "answer column differs from the label's reference answer".into(),
+        "trace" => "trace column differs from the family's derivation for the label".into(),
         "extra_info" => {
             "extra_info differs from the row's place and label (split, index, family, level, id)"
                 .into()

@@ -26,6 +26,8 @@ pub struct Task {
     pub label: String,
     /// The reference answer.
     pub answer: String,
+    /// The solver's reasoning trace of the answer (empty where the row has none).
+    pub trace: String,
 }
 
 impl Task {
@@ -92,6 +94,7 @@ pub fn load_tasks(dir: &Path, selection: &Selection) -> Result<Vec<Task>, TrainE
                     messages: row.messages,
                     label: row.label,
                     answer: row.answer,
+                    trace: row.trace,
                 });
                 taken += 1;
             }

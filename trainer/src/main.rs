@@ -199,6 +199,9 @@ struct SftArgs {
     /// Sequences per step.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
+    /// The completion trained: the answer only, or the solver's reasoning trace then the answer.
+    #[arg(long, value_enum, default_value_t = sft::DEFAULT_TARGET)]
+    target: sft::Target,
     #[command(flatten)]
     optim: OptimArgs,
     /// Seed (initial weights with --init, batch order).
@@ -420,6 +423,7 @@ fn run_sft(args: &SftArgs) -> Result<()> {
     let options = SftOptions {
         steps: args.steps,
         batch_size: args.batch_size,
+        target: args.target,
         grad_accum: args.optim.grad_accum,
         optim: args.optim.adamw(1e-3),
         max_grad_norm: args.optim.max_grad_norm,

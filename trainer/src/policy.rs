@@ -203,6 +203,17 @@ impl Policy {
     }
 }
 
+/// Characters of a task's trace the tokenizer is trained on: enough to learn the trace's
+/// vocabulary, without letting a few long deduction derivations dominate (or slow) training.
+const TOKENIZER_TRACE_CHARS: usize = 2_000;
+
+fn corpus_trace(trace: &str) -> &str {
+    match trace.char_indices().nth(TOKENIZER_TRACE_CHARS) {
+        Some((end, _)) => &trace[..end],
+        None => trace,
+    }
+}
+
 /// A fresh model of a named size for `tasks`: a byte-level BPE of `vocab_size` entries trained on
 /// the tasks' prompts and SFT targets, and deterministic random weights.
 pub fn init_for_tasks(
@@ -220,7 +231,7 @@ pub fn init_for_tasks(
             let prefilled = triad::reward::prompt_prefills_think(&prompt);
             format!(
                 "{prompt}{}",
-                crate::tokenizer::sft_target(&t.answer, prefilled)
+                crate::tokenizer::sft_target(&t.answer, corpus_trace(&t.trace), prefilled)
             )
         })
         .collect();

@@ -22,6 +22,8 @@ pub struct SftOptions {
     pub steps: u64,
     /// Sequences per step.
     pub batch_size: usize,
+    /// What the completion is trained to be.
+    pub target: Target,
     /// Micro-batches per step (gradients accumulate across them).
     pub grad_accum: usize,
     /// AdamW settings.
@@ -43,6 +45,7 @@ impl Default for SftOptions {
         SftOptions {
             steps: 200,
             batch_size: 16,
+            target: DEFAULT_TARGET,
             grad_accum: 1,
             optim: AdamWConfig::default(),
             max_grad_norm: crate::optim::DEFAULT_MAX_GRAD_NORM,
@@ -53,18 +56,37 @@ impl Default for SftOptions {
     }
 }
 
+/// The SFT completion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// `<think>\n</think>\n<answer>\n{answer}\n</answer>`: the answer format only.
+    Answer,
+    /// `<think>\n{trace}\n</think>\n<answer>\n{answer}\n</answer>`: the solver's checked
+    /// reasoning, then the answer (a row without a trace gets the answer target).
+    Trace,
+}
+
+/// The default SFT target.
+pub const DEFAULT_TARGET: Target = Target::Answer;
+
 /// Tokenised (prompt, target) pairs for `tasks`; tasks too long for the model are skipped.
 pub fn examples(
     tasks: &[Task],
     codec: &TextCodec,
     max_positions: usize,
+    target: Target,
 ) -> Result<Vec<Sequence>, TrainError> {
     let mut out = Vec::with_capacity(tasks.len());
     for task in tasks {
         let prompt_text = task.prompt_text();
         let prefilled = triad::reward::prompt_prefills_think(&prompt_text);
         let prompt = codec.encode(&prompt_text)?;
-        let completion = codec.encode(&sft_target(&task.answer, prefilled))?;
+        let trace = match target {
+            Target::Answer => "",
+            Target::Trace => task.trace.as_str(),
+        };
+        let completion = codec.encode(&sft_target(&task.answer, trace, prefilled))?;
         if prompt.len() + completion.len() <= max_positions {
             out.push(Sequence { prompt, completion });
         }
@@ -145,6 +167,7 @@ pub fn train(
         tasks,
         &policy.codec,
         policy.model.config().max_position_embeddings,
+        options.target,
     )?;
     while state.step < options.steps {
         let step = state.step + 1;

@@ -173,9 +173,15 @@ pub fn chat_prompt<'a>(messages: impl IntoIterator<Item = (&'a str, &'a str)>) -
     text
 }
 
-/// The supervised target for a reference answer: an (empty) reasoning block, then the answer,
-/// then the end of the turn. When the prompt pre-fills `<think>`, the target starts after it.
-pub fn sft_target(answer: &str, prefilled: bool) -> String {
+/// The supervised target for a reference answer: a reasoning block holding `trace` (empty for
+/// the answer-only target), then the answer, then the end of the turn. When the prompt
+/// pre-fills `<think>`, the target starts after it.
+pub fn sft_target(answer: &str, trace: &str, prefilled: bool) -> String {
     let open = if prefilled { "" } else { "<think>" };
-    format!("{open}\n</think>\n<answer>\n{answer}\n</answer>{IM_END}")
+    let reasoning = if trace.is_empty() {
+        String::new()
+    } else {
+        format!("\n{trace}")
+    };
+    format!("{open}{reasoning}\n</think>\n<answer>\n{answer}\n</answer>{IM_END}")
 }

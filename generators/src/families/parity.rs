@@ -151,6 +151,44 @@ impl Family for Parity {
         answer_word(instance.even()).into()
     }
 
+    /// Running sums, one line per number, then the last sum's parity.
+    fn trace(&self, instance: &ParityInstance) -> String {
+        let mut sum = 0u64;
+        let mut lines: Vec<String> = instance
+            .numbers
+            .iter()
+            .map(|&n| {
+                sum += u64::from(n);
+                format!("+ {n} = {sum}")
+            })
+            .collect();
+        lines.push(format!("{sum} is {}.", answer_word(sum.is_multiple_of(2))));
+        lines.join("\n")
+    }
+
+    fn check_trace(&self, instance: &ParityInstance, trace: &str) -> Result<(), String> {
+        let lines: Vec<&str> = trace.lines().collect();
+        if lines.len() != instance.numbers.len() + 1 {
+            return Err(format!(
+                "{} lines for {} numbers",
+                lines.len(),
+                instance.numbers.len()
+            ));
+        }
+        let mut sum = 0u64;
+        for (i, (line, &n)) in lines.iter().zip(&instance.numbers).enumerate() {
+            sum += u64::from(n);
+            if *line != format!("+ {n} = {sum}") {
+                return Err(format!("line {}: the running sum is {sum}", i + 1));
+            }
+        }
+        if lines[lines.len() - 1] == format!("{sum} is {}.", answer_word(instance.even())) {
+            Ok(())
+        } else {
+            Err("the last line does not give the sum's parity".into())
+        }
+    }
+
     fn near_miss(&self, instance: &ParityInstance) -> String {
         answer_word(!instance.even()).into()
     }

@@ -263,6 +263,12 @@ pub static FIXED_COLUMNS: &[FixedColumn] = &[
         data_type: || DataType::Utf8,
         fill: |b| strings(b.rows.iter().map(|r| r.item.answer.as_str())),
     },
+    FixedColumn {
+        name: "trace",
+        doc: "the solver's step-by-step reasoning to the answer, every step checkable by the family (an SFT target: <think>{trace}</think><answer>{answer}</answer>); empty for the few deduction level 9–10 items whose derivation passes 3,000 lines",
+        data_type: || DataType::Utf8,
+        fill: |b| strings(b.rows.iter().map(|r| r.item.trace.as_str())),
+    },
 ];
 
 /// Build the record batch of a shard: the fixed columns, then one struct column per family.

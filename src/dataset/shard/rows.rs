@@ -39,6 +39,9 @@ pub struct StoredRow {
     pub ground_truth: String,
     /// `answer`: the reference answer text.
     pub answer: String,
+    /// `trace`: the solver's reasoning to the answer (empty where the item has none, and in
+    /// shards written before the column existed).
+    pub trace: String,
 }
 
 impl StoredRow {
@@ -91,6 +94,7 @@ struct Columns<'a> {
     labels: &'a StringArray,
     truths: &'a StringArray,
     answers: &'a StringArray,
+    traces: Option<&'a StringArray>,
 }
 
 fn strings<'a>(batch: &'a RecordBatch, column: &'static str) -> Result<&'a StringArray, RowError> {
@@ -158,6 +162,9 @@ impl<'a> Columns<'a> {
                 "reward_model.ground_truth",
             )?,
             answers: strings(batch, "answer")?,
+            traces: batch
+                .column_by_name("trace")
+                .and_then(|c| c.as_string_opt::<i32>()),
         })
     }
 
@@ -220,6 +227,10 @@ impl<'a> Columns<'a> {
             label: self.labels.value(row).to_string(),
             ground_truth: self.truths.value(row).to_string(),
             answer: self.answers.value(row).to_string(),
+            trace: self
+                .traces
+                .map(|t| t.value(row).to_string())
+                .unwrap_or_default(),
         })
     }
 }

@@ -13,7 +13,7 @@ fn sft_steps_lower_the_loss_on_a_fixed_batch() {
             sequence(
                 &policy,
                 &t.prompt_text(),
-                &triad_trainer::tokenizer::sft_target(&t.answer, false),
+                &triad_trainer::tokenizer::sft_target(&t.answer, "", false),
             )
         })
         .collect();
@@ -104,6 +104,7 @@ fn sft_options(steps: u64) -> SftOptions {
     SftOptions {
         steps,
         batch_size: 4,
+        target: triad_trainer::sft::Target::Answer,
         grad_accum: 2,
         optim: AdamWConfig {
             lr: 2e-3,
@@ -266,4 +267,25 @@ fn native_and_candle_rl_updates_agree() {
             );
         }
     }
+}
+
+/// `--target trace` trains on the row's checked trace inside the think block; `--target answer`
+/// on an empty one.
+#[test]
+fn the_trace_target_puts_the_trace_in_the_think_block() {
+    use triad_trainer::sft::{Target, examples};
+    let data = tasks("induction");
+    let policy = small_policy(true, 3);
+    let task = &data[0];
+    assert!(task.trace.starts_with("Rule: "), "{:?}", task.trace);
+    let one = std::slice::from_ref(task);
+    for (target, trace) in [(Target::Trace, task.trace.as_str()), (Target::Answer, "")] {
+        let made = examples(one, &policy.codec, usize::MAX, target).unwrap();
+        let text = policy.codec.decode(&made[0].completion).unwrap();
+        let want = triad_trainer::tokenizer::sft_target(&task.answer, trace, false);
+        // Decoding drops the special end-of-turn token.
+        assert_eq!(text, want.trim_end_matches("<|im_end|>"), "{target:?}");
+    }
+    let traced = triad_trainer::tokenizer::sft_target(&task.answer, &task.trace, false);
+    assert!(traced.starts_with(&format!("<think>\n{}\n</think>\n<answer>\n", task.trace)));
 }

@@ -33,6 +33,7 @@ pub(crate) mod expr;
 mod reachability;
 mod render;
 pub(crate) mod solver;
+mod trace;
 
 use std::collections::HashSet;
 use std::ops::RangeInclusive;
@@ -118,6 +119,24 @@ fn parse_instance(instance: &AbductionInstance) -> Result<(expr::Atoms, Vec<Prem
         .map(|p| Premise::parse(p, &mut atoms))
         .collect::<Result<_, _>>()?;
     Ok((atoms, premises))
+}
+
+/// [`parse_instance`], plus the known atoms' indices, with every name the instance mentions
+/// (goals, hypotheses, observation) interned.
+fn parse_all(
+    instance: &AbductionInstance,
+) -> Result<(expr::Atoms, Vec<Premise>, Vec<usize>), String> {
+    let (mut atoms, premises) = parse_instance(instance)?;
+    let known = instance.known.iter().map(|k| atoms.intern(k)).collect();
+    for extra in instance
+        .goals
+        .iter()
+        .chain(&instance.hypotheses)
+        .chain(&instance.observation)
+    {
+        atoms.intern(extra);
+    }
+    Ok((atoms, premises, known))
 }
 
 static FIELDS: &[FieldSpec] = &[
@@ -321,6 +340,17 @@ impl Family for Abduction {
         }
     }
 
+    /// The forward chain, then a derivation or a countermodel per goal (reachability), or the
+    /// chain to the observation and a countermodel per dropped hypothesis (explanation); see
+    /// `trace.rs`.
+    fn trace(&self, instance: &AbductionInstance) -> String {
+        trace::trace(instance)
+    }
+
+    fn check_trace(&self, instance: &AbductionInstance, text: &str) -> Result<(), String> {
+        trace::check(instance, text)
+    }
+
     /// Reachability: the first goal's answer flipped. Explanation: every hypothesis (sufficient,
     /// not minimal) or, where that is the one explanation, all but the first (not sufficient).
     fn near_miss(&self, instance: &AbductionInstance) -> String {
@@ -355,16 +385,7 @@ impl Family for Abduction {
     }
 
     fn certify(&self, instance: &AbductionInstance) -> Result<(), CertifyError> {
-        let (mut atoms, premises) = parse_instance(instance).map_err(CertifyError::Malformed)?;
-        let known: Vec<usize> = instance.known.iter().map(|k| atoms.intern(k)).collect();
-        for extra in instance
-            .goals
-            .iter()
-            .chain(&instance.hypotheses)
-            .chain(&instance.observation)
-        {
-            atoms.intern(extra);
-        }
+        let (atoms, premises, known) = parse_all(instance).map_err(CertifyError::Malformed)?;
         match instance.mode {
             Mode::Reachability => reachability::certify(instance, &atoms, &premises, &known),
             Mode::Explanation => explanation::certify(instance, &atoms, &premises, &known),

@@ -43,6 +43,42 @@ impl Theory<'_> {
         }
     }
 
+    /// A model of the theory with `facts` in which `goal` is false, if there is one: the one
+    /// with as few atoms true as can be, deciding atoms in index order (each false when the rest
+    /// still has a model). Canonical — whatever state the warm solver is in, the same theory
+    /// gives the same model — at one check per atom.
+    pub fn countermodel(&self, facts: &[usize], goal: usize) -> Result<Option<Vec<bool>>, String> {
+        let mut assumptions: Vec<Bool> = facts.iter().map(|&f| self.vars[f].clone()).collect();
+        assumptions.push(self.vars[goal].not());
+        if !self.satisfiable(&assumptions)? {
+            return Ok(None);
+        }
+        let mut values = vec![false; self.vars.len()];
+        for &f in facts {
+            values[f] = true;
+        }
+        for (atom, var) in self.vars.iter().enumerate() {
+            if atom == goal || facts.contains(&atom) {
+                continue;
+            }
+            assumptions.push(var.not());
+            if !self.satisfiable(&assumptions)? {
+                assumptions.pop();
+                assumptions.push(var.clone());
+                values[atom] = true;
+            }
+        }
+        Ok(Some(values))
+    }
+
+    fn satisfiable(&self, assumptions: &[Bool]) -> Result<bool, String> {
+        match self.solver.check_assumptions(assumptions) {
+            SatResult::Unsat => Ok(false),
+            SatResult::Sat => Ok(true),
+            SatResult::Unknown => Err(self.solver.get_reason_unknown().unwrap_or_default()),
+        }
+    }
+
     /// Whether the theory with `facts` has a model at all.
     pub fn consistent(&self, facts: &[usize]) -> Result<bool, String> {
         let assumptions: Vec<Bool> = facts.iter().map(|&f| self.vars[f].clone()).collect();

@@ -27,6 +27,7 @@ mod audit;
 pub(crate) mod formula;
 pub(crate) mod solver;
 pub(crate) mod table;
+mod trace;
 
 use std::ops::RangeInclusive;
 
@@ -469,6 +470,29 @@ impl Family for Deduction {
         match &instance.solution {
             Some(values) => render_assignment(&instance.variables, values),
             None => UNSAT_ANSWER.to_string(),
+        }
+    }
+
+    /// A DPLL derivation: forced values (three-valued evaluation of one formula), and cases
+    /// supposed and refuted (see `trace.rs`).
+    fn trace(&self, instance: &DeductionInstance) -> String {
+        match Deduction::parse_formulas(instance) {
+            Ok(formulas) => {
+                trace::trace(&formulas, &instance.variables, instance.solution.as_deref())
+            }
+            Err(_) => String::new(),
+        }
+    }
+
+    fn check_trace(&self, instance: &DeductionInstance, text: &str) -> Result<(), String> {
+        let formulas = Deduction::parse_formulas(instance)?;
+        match (
+            trace::check(&formulas, &instance.variables, text)?,
+            &instance.solution,
+        ) {
+            (trace::Conclusion::Model(model), Some(solution)) if &model == solution => Ok(()),
+            (trace::Conclusion::Unsat, None) => Ok(()),
+            _ => Err("the trace concludes something other than the reference answer".into()),
         }
     }
 

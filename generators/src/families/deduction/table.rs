@@ -75,6 +75,11 @@ impl Table {
         }
     }
 
+    /// The value under assignment `a`.
+    pub fn get(&self, a: usize) -> bool {
+        (self.words[a / 64] >> (a % 64)) & 1 == 1
+    }
+
     /// How many assignments are true.
     pub fn count(&self) -> u64 {
         self.words.iter().map(|w| u64::from(w.count_ones())).sum()

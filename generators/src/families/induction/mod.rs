@@ -35,6 +35,7 @@ mod audit;
 mod determinacy;
 mod levels;
 pub(crate) mod rules;
+mod trace;
 
 pub use audit::InductionTally;
 pub use determinacy::determined;
@@ -270,6 +271,15 @@ impl Family for Induction {
     fn reference_answer(&self, instance: &InductionInstance) -> String {
         let values: Vec<String> = instance.answers().iter().map(i64::to_string).collect();
         values.join(", ")
+    }
+
+    /// The rule fitted to the sequence, then every term derived from it (see `trace.rs`).
+    fn trace(&self, instance: &InductionInstance) -> String {
+        trace::trace(instance)
+    }
+
+    fn check_trace(&self, instance: &InductionInstance, text: &str) -> Result<(), String> {
+        trace::check(instance, text)
     }
 
     /// The first hidden value off by one (the item is determined, so this is wrong).

@@ -1,0 +1,708 @@
+//! Reasoning traces for deduction: a derivation of the unique model (or of a contradiction), each
+//! step a consequence of the formulas and the steps before it, and the checker that proves it.
+//!
+//! A step is one of
+//! - `B is True, since otherwise formula 3 would be false.` — with the values fixed so far and
+//!   `B` false, formula 3 is false whatever values its open variables take (decided exactly, on
+//!   the formula's truth table over its own at most 16 variables);
+//! - `Suppose B is True.` opening a case, indented by two spaces, that ends with
+//!   `Then formula 3 is false: a contradiction.`, followed (one level out) by `So B is False.`
+//!
+//! The top level ends with `All N formulas hold under this assignment, and every variable was
+//! forced, so it is the only one.` or, for an unsatisfiable set, with a contradiction and
+//! `So no assignment satisfies all the formulas.` The derivation is a DPLL search whose
+//! propagation is the single-formula rule above, with failed-literal probing (a value refuted by
+//! propagation alone is supposed first), so every step is checked on one formula's table
+//! (at most 2^16 rows; the checker stops past [`MAX_CHECK_WORK`] rows in all).
+
+use super::formula::{Formula, Op};
+use super::table::Table;
+
+/// Most truth-table rows one trace may look at before the search gives up (an instance the
+/// generator never makes; a hostile label gets an empty trace rather than an unbounded search).
+const MAX_WORK: usize = 200_000_000;
+/// Longest derivation written, in lines: past it an item has no trace (some level 9–10 items
+/// need tens of thousands of case lines — a proof, but no SFT target — see BENCHMARKS.md for
+/// how many).
+pub(super) const MAX_TRACE_LINES: usize = 3_000;
+/// Most truth-table rows the checker looks at in one trace (a hostile trace gets an error, not
+/// an unbounded check).
+const MAX_CHECK_WORK: usize = 50_000_000;
+/// Indentation of one case.
+const INDENT: &str = "  ";
+
+/// Most distinct variables a formula may have for its steps to be checked (its truth table has
+/// 2^this rows; the generator's formulas have at most 16 leaves).
+pub(super) const MAX_FORMULA_VARS: usize = 16;
+
+/// Three-valued value of `f` under a partial assignment (Kleene: unknown stays unknown). Sound
+/// but weaker than the truth table; cheap whatever the number of open variables.
+fn eval3(f: &Formula, values: &[Option<bool>]) -> Option<bool> {
+    match f {
+        Formula::Lit { var, neg } => values[*var].map(|v| v != *neg),
+        Formula::Not(inner) => eval3(inner, values).map(|v| !v),
+        Formula::Bin(op, l, r) => {
+            let (x, y) = (eval3(l, values), eval3(r, values));
+            match op {
+                Op::And => match (x, y) {
+                    (Some(false), _) | (_, Some(false)) => Some(false),
+                    (Some(true), Some(true)) => Some(true),
+                    _ => None,
+                },
+                Op::Or => match (x, y) {
+                    (Some(true), _) | (_, Some(true)) => Some(true),
+                    (Some(false), Some(false)) => Some(false),
+                    _ => None,
+                },
+                Op::Implies => match (x, y) {
+                    (Some(false), _) | (_, Some(true)) => Some(true),
+                    (Some(true), Some(false)) => Some(false),
+                    _ => None,
+                },
+                Op::Iff => Some(x? == y?),
+                Op::Xor => Some(x? != y?),
+            }
+        }
+    }
+}
+
+/// Open variables up to which the search decides a formula on its truth table (2^this rows);
+/// above it, three-valued evaluation (cheaper, and enough while many variables are open).
+const EXACT_OPEN: u32 = 8;
+
+/// One formula as a truth table over its own variables: what a step about it is decided by.
+/// A step is exact — "with these values, formula k is false whatever the open variables are" —
+/// not three-valued evaluation, which misses what `(B ⊕ C) ∨ (B ↔ C)` forces.
+struct Local {
+    formula: Formula,
+    vars: Vec<usize>,
+    table: Table,
+}
+
+/// What the rows of a formula consistent with a partial assignment say.
+struct Rows {
+    /// Some consistent row is true.
+    satisfiable: bool,
+    /// Local variables that are 1 in some consistent true row.
+    ones: u32,
+    /// Local variables that are 0 in some consistent true row.
+    zeros: u32,
+    /// Rows looked at.
+    visited: usize,
+}
+
+impl Local {
+    fn new(f: &Formula) -> Option<Local> {
+        let mut vars = Vec::new();
+        variables_of(f, &mut vars);
+        if vars.len() > MAX_FORMULA_VARS {
+            return None;
+        }
+        let local = relabel(f, &vars);
+        Some(Local {
+            formula: f.clone(),
+            table: Table::of(&local, vars.len()),
+            vars,
+        })
+    }
+
+    fn open(&self, values: &[Option<bool>]) -> u32 {
+        self.vars.iter().filter(|&&v| values[v].is_none()).count() as u32
+    }
+
+    /// Whether the formula is false under `values` whatever its open variables are: by
+    /// three-valued evaluation when that decides it, else on the truth table. `work` counts rows.
+    fn falsified(&self, values: &[Option<bool>], work: &mut usize) -> bool {
+        if eval3(&self.formula, values) == Some(false) {
+            return true;
+        }
+        let rows = self.rows(values);
+        *work += rows.visited;
+        !rows.satisfiable
+    }
+
+    fn rows(&self, values: &[Option<bool>]) -> Rows {
+        let (mut fixed, mut open) = (0u32, 0u32);
+        for (j, &v) in self.vars.iter().enumerate() {
+            match values[v] {
+                Some(true) => fixed |= 1 << j,
+                Some(false) => {}
+                None => open |= 1 << j,
+            }
+        }
+        let mut out = Rows {
+            satisfiable: false,
+            ones: 0,
+            zeros: 0,
+            visited: 0,
+        };
+        // Every subset of the open variables, from all of them down to none.
+        let mut subset = open;
+        loop {
+            let row = fixed | subset;
+            out.visited += 1;
+            if self.table.get(row as usize) {
+                out.satisfiable = true;
+                out.ones |= row;
+                out.zeros |= !row;
+            }
+            if subset == 0 {
+                break;
+            }
+            subset = (subset - 1) & open;
+        }
+        out
+    }
+}
+
+/// The open variables every true row of `local` agrees on.
+fn exact_forced(local: &Local, values: &[Option<bool>], rows: &Rows) -> Vec<(usize, bool)> {
+    local
+        .vars
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| values[**v].is_none())
+        .filter_map(
+            |(j, &var)| match (rows.ones >> j & 1, rows.zeros >> j & 1) {
+                (1, 0) => Some((var, true)),
+                (0, 1) => Some((var, false)),
+                _ => None,
+            },
+        )
+        .collect()
+}
+
+/// The open variables whose one value makes `local` false by three-valued evaluation, one at a
+/// time (each on the values before any of them).
+fn kleene_forced(local: &Local, values: &mut [Option<bool>]) -> Vec<(usize, bool)> {
+    let mut out = Vec::new();
+    for &var in &local.vars {
+        if values[var].is_some() {
+            continue;
+        }
+        for value in [true, false] {
+            values[var] = Some(!value);
+            let falsified = eval3(&local.formula, values) == Some(false);
+            values[var] = None;
+            if falsified {
+                out.push((var, value));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// `f` with variable `vars[j]` renamed to `j`.
+fn relabel(f: &Formula, vars: &[usize]) -> Formula {
+    match f {
+        Formula::Lit { var, neg } => Formula::Lit {
+            var: vars.iter().position(|v| v == var).expect("a variable of f"),
+            neg: *neg,
+        },
+        Formula::Not(inner) => Formula::Not(Box::new(relabel(inner, vars))),
+        Formula::Bin(op, l, r) => {
+            Formula::Bin(*op, Box::new(relabel(l, vars)), Box::new(relabel(r, vars)))
+        }
+    }
+}
+
+fn variables_of(f: &Formula, out: &mut Vec<usize>) {
+    match f {
+        Formula::Lit { var, .. } => {
+            if !out.contains(var) {
+                out.push(*var);
+            }
+        }
+        Formula::Not(inner) => variables_of(inner, out),
+        Formula::Bin(_, l, r) => {
+            variables_of(l, out);
+            variables_of(r, out);
+        }
+    }
+}
+
+/// One derivation step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    /// `var` takes `value`: with the opposite, formula `formula` is false.
+    Force {
+        var: usize,
+        value: bool,
+        formula: usize,
+    },
+    /// Supposing `var = value` leads, by `steps`, to formula `contradiction` being false; so
+    /// `var = !value`.
+    Refute {
+        var: usize,
+        value: bool,
+        steps: Vec<Step>,
+        contradiction: usize,
+    },
+}
+
+/// A refuted supposition: the variable, the value supposed, the steps, the formula found false.
+type Refutation = (usize, bool, Vec<Step>, usize);
+
+struct Search {
+    locals: Vec<Local>,
+    /// The formulas mentioning each variable.
+    formulas_of: Vec<Vec<usize>>,
+    /// Truth-table rows looked at so far (the budget's unit).
+    work: usize,
+    /// Lines of derivation written so far, refuted branches included.
+    lines: usize,
+}
+
+/// What propagation ended in.
+enum Propagated {
+    /// This formula is false.
+    Conflict(usize),
+    /// Nothing more is forced.
+    Stable,
+}
+
+impl Search {
+    /// Propagate to a fixpoint. `changed`: the variable just fixed in an otherwise propagated
+    /// state (only its formulas can have changed), or `None` to examine every formula.
+    fn propagate(
+        &mut self,
+        values: &mut [Option<bool>],
+        steps: &mut Vec<Step>,
+        changed: Option<usize>,
+    ) -> Option<Propagated> {
+        let mut queued = vec![false; self.locals.len()];
+        let mut queue: std::collections::VecDeque<usize> = match changed {
+            Some(var) => self.formulas_of[var].iter().copied().collect(),
+            None => (0..self.locals.len()).collect(),
+        };
+        for &k in &queue {
+            queued[k] = true;
+        }
+        while let Some(k) = queue.pop_front() {
+            queued[k] = false;
+            let local = &self.locals[k];
+            if eval3(&local.formula, values) == Some(false) {
+                return Some(Propagated::Conflict(k));
+            }
+            let forced = if local.open(values) <= EXACT_OPEN {
+                let rows = local.rows(values);
+                self.work += rows.visited;
+                if !rows.satisfiable {
+                    return Some(Propagated::Conflict(k));
+                }
+                exact_forced(local, values, &rows)
+            } else {
+                self.work += local.vars.len();
+                kleene_forced(local, values)
+            };
+            if self.work > MAX_WORK {
+                return None;
+            }
+            for (var, value) in forced {
+                if values[var].is_some() {
+                    continue;
+                }
+                values[var] = Some(value);
+                self.lines += 1;
+                if self.lines > MAX_TRACE_LINES {
+                    return None;
+                }
+                steps.push(Step::Force {
+                    var,
+                    value,
+                    formula: k,
+                });
+                for &other in &self.formulas_of[var] {
+                    if !queued[other] {
+                        queued[other] = true;
+                        queue.push_back(other);
+                    }
+                }
+            }
+        }
+        Some(Propagated::Stable)
+    }
+
+    /// A value of an open variable that propagation alone refutes (a failed literal), among
+    /// `candidates` `(var, value)`: the supposition's steps and the formula found false.
+    fn failed_literal(
+        &mut self,
+        values: &[Option<bool>],
+        candidates: impl Iterator<Item = (usize, bool)>,
+    ) -> Option<Option<Refutation>> {
+        for (var, value) in candidates {
+            let mut branch = values.to_vec();
+            branch[var] = Some(value);
+            let mut steps = Vec::new();
+            let lines = self.lines;
+            if let Propagated::Conflict(k) = self.propagate(&mut branch, &mut steps, Some(var))? {
+                return Some(Some((var, value, steps, k)));
+            }
+            // A probe that fails to refute writes nothing.
+            self.lines = lines;
+        }
+        Some(None)
+    }
+
+    /// Open variables, most mentioned first (the likeliest to fail fast).
+    fn open_vars(&self, values: &[Option<bool>]) -> Vec<usize> {
+        let mut open: Vec<usize> = (0..values.len()).filter(|&v| values[v].is_none()).collect();
+        open.sort_by_key(|&v| std::cmp::Reverse(self.formulas_of[v].len()));
+        open
+    }
+
+    /// A refutation of `values` (steps and the formula found false), `Some(None)` when `values`
+    /// extends to a model, `None` when the budget ran out.
+    /// `changed` as for [`Search::propagate`].
+    fn refute(
+        &mut self,
+        values: &mut [Option<bool>],
+        mut changed: Option<usize>,
+    ) -> Option<Option<(Vec<Step>, usize)>> {
+        let mut steps = Vec::new();
+        loop {
+            if let Propagated::Conflict(k) = self.propagate(values, &mut steps, changed)? {
+                return Some(Some((steps, k)));
+            }
+            let open = self.open_vars(values);
+            let Some(&split) = open.first() else {
+                return Some(None);
+            };
+            let probes = open.iter().flat_map(|&v| [(v, true), (v, false)]);
+            let (var, value, sub, k) = match self.failed_literal(values, probes)? {
+                Some(found) => found,
+                None => {
+                    // `values` has no model, so neither has `values + split = true`.
+                    let mut branch = values.to_vec();
+                    branch[split] = Some(true);
+                    let Some((sub, k)) = self.refute(&mut branch, Some(split))? else {
+                        return Some(None);
+                    };
+                    (split, true, sub, k)
+                }
+            };
+            changed = Some(self.conclude(&mut steps, values, (var, value, sub, k)));
+        }
+    }
+
+    /// Record a refuted supposition and fix its variable the other way; returns the variable.
+    fn conclude(
+        &mut self,
+        steps: &mut Vec<Step>,
+        values: &mut [Option<bool>],
+        (var, value, sub, contradiction): Refutation,
+    ) -> usize {
+        self.lines += 3;
+        steps.push(Step::Refute {
+            var,
+            value,
+            steps: sub,
+            contradiction,
+        });
+        values[var] = Some(!value);
+        var
+    }
+
+    /// The main line: force every variable of a model believed unique (`model`), refuting the
+    /// other value of each one propagation leaves open. `None` when a refutation fails (the
+    /// model is not unique) or the budget runs out.
+    fn derive(&mut self, model: &[bool]) -> Option<Vec<Step>> {
+        let mut values = vec![None; model.len()];
+        let mut steps = Vec::new();
+        let mut changed = None;
+        loop {
+            match self.propagate(&mut values, &mut steps, changed)? {
+                Propagated::Conflict(_) => return None,
+                Propagated::Stable => {}
+            }
+            let open = self.open_vars(&values);
+            let Some(&split) = open.first() else {
+                return Some(steps);
+            };
+            let probes = open.iter().map(|&v| (v, !model[v]));
+            let (var, value, sub, k) = match self.failed_literal(&values, probes)? {
+                Some(found) => found,
+                None => {
+                    let mut branch = values.clone();
+                    branch[split] = Some(!model[split]);
+                    let (sub, k) = self.refute(&mut branch, Some(split))??;
+                    (split, !model[split], sub, k)
+                }
+            };
+            changed = Some(self.conclude(&mut steps, &mut values, (var, value, sub, k)));
+        }
+    }
+}
+
+fn truth(value: bool) -> &'static str {
+    if value { "True" } else { "False" }
+}
+
+fn render_steps(steps: &[Step], names: &[String], depth: usize, out: &mut Vec<String>) {
+    let pad = INDENT.repeat(depth);
+    for step in steps {
+        match step {
+            Step::Force {
+                var,
+                value,
+                formula,
+            } => out.push(format!(
+                "{pad}{} is {}, since otherwise formula {} would be false.",
+                names[*var],
+                truth(*value),
+                formula + 1
+            )),
+            Step::Refute {
+                var,
+                value,
+                steps,
+                contradiction,
+            } => {
+                out.push(format!(
+                    "{pad}Suppose {} is {}.",
+                    names[*var],
+                    truth(*value)
+                ));
+                render_steps(steps, names, depth + 1, out);
+                out.push(contradiction_line(depth + 1, *contradiction));
+                out.push(format!("{pad}So {} is {}.", names[*var], truth(!*value)));
+            }
+        }
+    }
+}
+
+fn contradiction_line(depth: usize, formula: usize) -> String {
+    format!(
+        "{}Then formula {} is false: a contradiction.",
+        INDENT.repeat(depth),
+        formula + 1
+    )
+}
+
+fn sat_conclusion(formulas: usize) -> String {
+    format!(
+        "All {formulas} formulas hold under this assignment, and every variable was forced, so it is the only one."
+    )
+}
+
+const UNSAT_CONCLUSION: &str = "So no assignment satisfies all the formulas.";
+
+fn locals_of(formulas: &[Formula]) -> Option<Vec<Local>> {
+    formulas.iter().map(Local::new).collect()
+}
+
+/// The trace of `formulas` over `names` with the stored `solution` (`None`: unsatisfiable);
+/// empty when no derivation is found within the budget (not an instance the generator makes).
+pub(super) fn trace(formulas: &[Formula], names: &[String], solution: Option<&[bool]>) -> String {
+    let Some(locals) = locals_of(formulas) else {
+        return String::new();
+    };
+    let mut formulas_of = vec![Vec::new(); names.len()];
+    for (k, local) in locals.iter().enumerate() {
+        for &v in &local.vars {
+            formulas_of[v].push(k);
+        }
+    }
+    let mut search = Search {
+        locals,
+        formulas_of,
+        work: 0,
+        lines: 0,
+    };
+    let mut lines = Vec::new();
+    match solution {
+        Some(model) => {
+            let Some(steps) = search.derive(model) else {
+                return String::new();
+            };
+            render_steps(&steps, names, 0, &mut lines);
+            lines.push(sat_conclusion(formulas.len()));
+        }
+        None => {
+            let mut values = vec![None; names.len()];
+            let Some(Some((steps, k))) = search.refute(&mut values, None) else {
+                return String::new();
+            };
+            render_steps(&steps, names, 0, &mut lines);
+            lines.push(contradiction_line(0, k));
+            lines.push(UNSAT_CONCLUSION.to_string());
+        }
+    }
+    lines.join("\n")
+}
+
+/// What a checked trace concludes.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Conclusion {
+    /// This assignment, proved to be the only model.
+    Model(Vec<bool>),
+    /// No model exists.
+    Unsat,
+}
+
+/// One open case of the checker: the values inside it, and the supposition that opened it.
+struct Case {
+    values: Vec<Option<bool>>,
+    supposed: Option<(usize, bool)>,
+}
+
+/// Check every step of `trace` against `formulas`; the error names the first line that does not
+/// follow.
+pub(super) fn check(
+    formulas: &[Formula],
+    names: &[String],
+    trace: &str,
+) -> Result<Conclusion, String> {
+    let var = |name: &str| {
+        names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| format!("unknown variable {name:?}"))
+    };
+    let formula = |text: &str| -> Result<usize, String> {
+        let k: usize = text
+            .parse()
+            .map_err(|_| format!("{text:?} is not a formula number"))?;
+        (1..=formulas.len())
+            .contains(&k)
+            .then_some(k - 1)
+            .ok_or_else(|| format!("there is no formula {k}"))
+    };
+    let locals = locals_of(formulas).ok_or_else(|| {
+        format!("a formula has more than {MAX_FORMULA_VARS} variables: its steps cannot be checked")
+    })?;
+    let mut work = 0usize;
+    // Whether formula `k` is false under `values` whatever its open variables are.
+    let mut falsified = |k: usize, values: &[Option<bool>]| -> Result<bool, String> {
+        let falsified = locals[k].falsified(values, &mut work);
+        if work > MAX_CHECK_WORK {
+            return Err(format!(
+                "checking needs more than {MAX_CHECK_WORK} truth-table rows"
+            ));
+        }
+        Ok(falsified)
+    };
+    let mut cases = vec![Case {
+        values: vec![None; names.len()],
+        supposed: None,
+    }];
+    // A case just closed by a contradiction, whose `So …` line must come next.
+    let mut refuted: Option<(usize, bool)> = None;
+    let mut lines = trace.lines().enumerate().peekable();
+    while let Some((number, line)) = lines.next() {
+        let at = |e: String| format!("line {}: {e}", number + 1);
+        let body = line.trim_start_matches(' ');
+        let depth = (line.len() - body.len()) / INDENT.len();
+        if let Some((name, value)) = refuted.take() {
+            let want = format!("So {} is {}.", names[name], truth(!value));
+            if body != want || depth != cases.len() - 1 {
+                return Err(at(format!("expected {want:?} after the contradiction")));
+            }
+            assign(&mut cases, name, !value).map_err(at)?;
+            continue;
+        }
+        if depth != cases.len() - 1 {
+            return Err(at(format!(
+                "indented {depth} cases deep inside {} open cases",
+                cases.len() - 1
+            )));
+        }
+        let values = &cases.last().expect("the top case stays").values;
+        if let Some(rest) = body.strip_prefix("Suppose ") {
+            let (name, value) = parse_is(rest).map_err(at)?;
+            let v = var(name).map_err(at)?;
+            if values[v].is_some() {
+                return Err(at(format!("{name} is already fixed")));
+            }
+            let mut inner = values.clone();
+            inner[v] = Some(value);
+            cases.push(Case {
+                values: inner,
+                supposed: Some((v, value)),
+            });
+        } else if let Some(rest) = body.strip_prefix("Then formula ") {
+            let k = rest
+                .strip_suffix(" is false: a contradiction.")
+                .ok_or_else(|| at("malformed contradiction".into()))
+                .and_then(|n| formula(n).map_err(at))?;
+            if !falsified(k, values).map_err(at)? {
+                return Err(at(format!("formula {} is not false here", k + 1)));
+            }
+            let case = cases.pop().expect("the top case stays");
+            match case.supposed {
+                Some(s) => refuted = Some(s),
+                None => {
+                    return match lines.next() {
+                        Some((_, UNSAT_CONCLUSION)) if lines.peek().is_none() => {
+                            Ok(Conclusion::Unsat)
+                        }
+                        _ => Err(at(format!(
+                            "a contradiction at the top level must end the trace with {UNSAT_CONCLUSION:?}"
+                        ))),
+                    };
+                }
+            }
+        } else if let Some((lhs, rest)) = body.split_once(", since otherwise formula ") {
+            let claim = format!("{lhs}.");
+            let (name, value) = parse_is(&claim).map_err(at)?;
+            let v = var(name).map_err(at)?;
+            let k = rest
+                .strip_suffix(" would be false.")
+                .ok_or_else(|| at("malformed step".into()))
+                .and_then(|n| formula(n).map_err(at))?;
+            let mut other = values.clone();
+            other[v] = Some(!value);
+            if !falsified(k, &other).map_err(at)? {
+                return Err(at(format!(
+                    "formula {} is not false with {name} {}",
+                    k + 1,
+                    truth(!value)
+                )));
+            }
+            assign(&mut cases, v, value).map_err(at)?;
+        } else if body == sat_conclusion(formulas.len()) {
+            if cases.len() != 1 || lines.peek().is_some() {
+                return Err(at(
+                    "the conclusion must be the last line, outside every case".into(),
+                ));
+            }
+            let model: Option<Vec<bool>> = values.iter().copied().collect();
+            let model = model.ok_or_else(|| at("some variable is not fixed".into()))?;
+            if let Some(k) = formulas.iter().position(|f| !f.eval(&model)) {
+                return Err(at(format!(
+                    "formula {} is false under the assignment",
+                    k + 1
+                )));
+            }
+            return Ok(Conclusion::Model(model));
+        } else {
+            return Err(at(format!("not a step: {body:?}")));
+        }
+    }
+    Err("the trace ends without a conclusion".into())
+}
+
+/// Fix `var` in the innermost case; it must not be fixed to the other value already.
+fn assign(cases: &mut [Case], var: usize, value: bool) -> Result<(), String> {
+    let values = &mut cases.last_mut().expect("the top case stays").values;
+    match values[var] {
+        Some(v) if v != value => Err("a variable fixed both ways".into()),
+        _ => {
+            values[var] = Some(value);
+            Ok(())
+        }
+    }
+}
+
+/// `NAME is True.` / `NAME is False.`
+fn parse_is(text: &str) -> Result<(&str, bool), String> {
+    let (name, value) = text
+        .split_once(" is ")
+        .ok_or_else(|| format!("expected \"NAME is True/False.\", got {text:?}"))?;
+    match value {
+        "True." => Ok((name, true)),
+        "False." => Ok((name, false)),
+        _ => Err(format!("{value:?} is not True. or False.")),
+    }
+}
