@@ -10,6 +10,18 @@ use std::cell::{Cell, RefCell};
 
 use z3::{Params, Solver};
 
+/// The value of each of `vars` in `model` (one Z3 leaves unconstrained: false).
+pub(crate) fn assignment(model: &z3::Model, vars: &[z3::ast::Bool]) -> Vec<bool> {
+    vars.iter()
+        .map(|v| {
+            model
+                .eval(v, true)
+                .and_then(|b| b.as_bool())
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
 /// A finite-domain (SAT-based) solver for purely Boolean problems, with a resource limit.
 pub(crate) fn finite_domain_solver(rlimit: u32) -> Solver {
     let solver = Solver::new_for_logic("QF_FD").unwrap_or_default();

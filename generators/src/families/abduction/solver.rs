@@ -46,13 +46,15 @@ impl Theory<'_> {
     /// A model of the theory with `facts` in which `goal` is false, if there is one: the one
     /// with as few atoms true as can be, deciding atoms in index order (each false when the rest
     /// still has a model). Canonical — whatever state the warm solver is in, the same theory
-    /// gives the same model — at one check per atom.
+    /// gives the same model. An atom false in the last model found needs no check of its own
+    /// (that model already shows it can be false), so a check is spent only where the last
+    /// witness had the atom true.
     pub fn countermodel(&self, facts: &[usize], goal: usize) -> Result<Option<Vec<bool>>, String> {
         let mut assumptions: Vec<Bool> = facts.iter().map(|&f| self.vars[f].clone()).collect();
         assumptions.push(self.vars[goal].not());
-        if !self.satisfiable(&assumptions)? {
+        let Some(mut witness) = self.model_under(&assumptions)? else {
             return Ok(None);
-        }
+        };
         let mut values = vec![false; self.vars.len()];
         for &f in facts {
             values[f] = true;
@@ -62,13 +64,27 @@ impl Theory<'_> {
                 continue;
             }
             assumptions.push(var.not());
-            if !self.satisfiable(&assumptions)? {
-                assumptions.pop();
-                assumptions.push(var.clone());
-                values[atom] = true;
+            if witness[atom] {
+                match self.model_under(&assumptions)? {
+                    Some(found) => witness = found,
+                    None => {
+                        assumptions.pop();
+                        assumptions.push(var.clone());
+                        values[atom] = true;
+                    }
+                }
             }
         }
         Ok(Some(values))
+    }
+
+    /// A model under `assumptions`, if there is one.
+    fn model_under(&self, assumptions: &[Bool]) -> Result<Option<Vec<bool>>, String> {
+        if !self.satisfiable(assumptions)? {
+            return Ok(None);
+        }
+        let model = self.solver.get_model().ok_or("sat without a model")?;
+        Ok(Some(crate::z3util::assignment(&model, &self.vars)))
     }
 
     fn satisfiable(&self, assumptions: &[Bool]) -> Result<bool, String> {

@@ -88,17 +88,25 @@ impl Parsed {
         }
     }
 
-    /// A model of the premises, the known atoms and `facts` in which `goal` is false: the
-    /// fixpoint from the chain when it leaves `goal` false, else Z3's canonical smallest one
-    /// ([`solver::Theory::countermodel`]). `None` when there is none.
-    fn countermodel(&self, facts: &[usize], goal: usize) -> Option<Vec<bool>> {
-        if let Some(model) = self.fixpoint_countermodel(facts, goal) {
-            return Some(model);
+    /// For each `(facts, goal)`, a model of the premises, the known atoms and `facts` in which
+    /// `goal` is false: the fixpoint from the chain when it leaves `goal` false, else Z3's
+    /// canonical smallest one ([`solver::Theory::countermodel`]). `None` when one has none.
+    fn countermodels(&self, asked: &[(Vec<usize>, usize)]) -> Option<Vec<Vec<bool>>> {
+        let mut found: Vec<Option<Vec<bool>>> = asked
+            .iter()
+            .map(|(facts, goal)| self.fixpoint_countermodel(facts, *goal))
+            .collect();
+        if found.iter().any(Option::is_none) {
+            // One theory for every question the fixpoint left open: loading it is the cost.
+            solver::with_theory(self.atoms.names().len(), &self.premises, &self.known, |t| {
+                for (slot, (facts, goal)) in found.iter_mut().zip(asked) {
+                    if slot.is_none() {
+                        *slot = t.countermodel(facts, *goal).ok().flatten();
+                    }
+                }
+            });
         }
-        solver::with_theory(self.atoms.names().len(), &self.premises, &self.known, |t| {
-            t.countermodel(facts, goal)
-        })
-        .ok()?
+        found.into_iter().collect()
     }
 
     /// Start from what the chain derives and add each head whose premise would otherwise fail,
@@ -207,12 +215,23 @@ pub(super) fn trace(instance: &AbductionInstance) -> String {
 fn reachability(instance: &AbductionInstance, p: &Parsed) -> Option<Vec<String>> {
     let (fired, derived) = p.chain(&[]);
     let mut lines: Vec<String> = fired.iter().map(|&k| p.premise_line(instance, k)).collect();
-    for (goal, &reachable) in instance.goals.iter().zip(&instance.reachable) {
-        let g = p.atom(goal).ok()?;
+    let goals: Vec<usize> = instance
+        .goals
+        .iter()
+        .map(|g| p.atom(g).ok())
+        .collect::<Option<_>>()?;
+    let asked: Vec<(Vec<usize>, usize)> = goals
+        .iter()
+        .zip(&instance.reachable)
+        .filter(|(_, r)| !**r)
+        .map(|(&g, _)| (Vec::new(), g))
+        .collect();
+    let mut models = p.countermodels(&asked)?.into_iter();
+    for ((goal, &g), &reachable) in instance.goals.iter().zip(&goals).zip(&instance.reachable) {
         if reachable {
             derived[g].then(|| lines.push(reachable_line(goal)))?;
         } else {
-            let model = p.countermodel(&[], g)?;
+            let model = models.next()?;
             lines.push(unreachable_line(goal, &p.true_atoms(&model)));
         }
     }
@@ -234,21 +253,27 @@ fn explanation(instance: &AbductionInstance, p: &Parsed) -> Option<Vec<String>> 
     let mut lines = vec![format!("Suppose {}.", chosen.join(", "))];
     lines.extend(fired.iter().map(|&k| p.premise_line(instance, k)));
     lines.push(format!("{observation} holds, so they explain it."));
-    for (i, h) in chosen.iter().enumerate() {
-        let rest: Vec<usize> = facts
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, f)| *f)
-            .collect();
-        let model = p.countermodel(&rest, o)?;
-        lines.push(without_line(h, &p.true_atoms(&model), observation));
+    let asked: Vec<(Vec<usize>, usize)> =
+        (0..chosen.len()).map(|i| (without(&facts, i), o)).collect();
+    let models = p.countermodels(&asked)?;
+    for (h, model) in chosen.iter().zip(&models) {
+        lines.push(without_line(h, &p.true_atoms(model), observation));
     }
     lines.push(format!(
         "So {} is a minimal explanation.",
         chosen.join(", ")
     ));
     Some(lines)
+}
+
+/// `facts` without its `i`-th.
+fn without(facts: &[usize], i: usize) -> Vec<usize> {
+    facts
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| *j != i)
+        .map(|(_, f)| *f)
+        .collect()
 }
 
 /// Check a `By premise …` line against the atoms derived so far; returns the head it derives.
@@ -366,13 +391,8 @@ fn check_explanation(
             .map(|(m, _)| m)
             .filter(|m| line == without_line(h, m, observation))
             .ok_or_else(|| at(n)(format!("expected the countermodel without {h}")))?;
-        let rest: Vec<usize> = facts
-            .iter()
-            .enumerate()
-            .filter(|(k, _)| *k != j)
-            .map(|(_, f)| *f)
-            .collect();
-        p.check_countermodel(model, &rest, o).map_err(at(n))?;
+        p.check_countermodel(model, &without(&facts, j), o)
+            .map_err(at(n))?;
     }
     let last = i + 1 + chosen.len();
     if lines.get(last)

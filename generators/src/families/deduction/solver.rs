@@ -80,15 +80,7 @@ fn models_in(
             SatResult::Unknown => return Err(reason(solver)),
             SatResult::Sat => {
                 let model = solver.get_model().ok_or("sat without a model")?;
-                let assignment: Vec<bool> = vars
-                    .iter()
-                    .map(|v| {
-                        model
-                            .eval(v, true)
-                            .and_then(|b| b.as_bool())
-                            .unwrap_or(false)
-                    })
-                    .collect();
+                let assignment = crate::z3util::assignment(&model, &vars);
                 solver.assert(blocking_clause(&vars, &assignment));
                 found.push(assignment);
             }

@@ -225,8 +225,19 @@ fn common_step(pairs: impl Iterator<Item = (i64, i64)> + Clone) -> Option<Step> 
         arithmetic: true,
         div: true,
     };
-    let (a, b) = pairs.clone().next()?;
-    let candidates = steps_between(a, b, kinds)?;
+    // A 0 → 0 pair fits every factor: take the candidates from a pair that pins the step.
+    let (a, b) = pairs
+        .clone()
+        .find(|&p| p != (0, 0))
+        .or_else(|| pairs.clone().next())?;
+    // Too many divisors map a large value to 1 to list them; the arithmetic steps still fit.
+    let candidates = steps_between(a, b, kinds).or_else(|| {
+        let arithmetic = StepKinds {
+            arithmetic: true,
+            div: false,
+        };
+        steps_between(a, b, arithmetic)
+    })?;
     candidates
         .into_iter()
         .map(|s| if s == Step::MulAny { Step::Mul(2) } else { s })
@@ -402,4 +413,43 @@ pub(super) fn check(instance: &InductionInstance, text: &str) -> Result<(), Stri
         return Err("the rule's hidden terms are not the reference answer".into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(sequence: Vec<i64>, masked: Vec<usize>, level: u8) -> InductionInstance {
+        InductionInstance {
+            sequence,
+            masked,
+            rule: String::new(),
+            missing_term_header: false,
+            checked_level: level,
+        }
+    }
+
+    /// A `0 → 0` step fits every factor, so the factor comes from another period (found as
+    /// 20 of 1,050 level 3–5 items without a trace before), and a large value falling to 1 is a
+    /// subtraction even though too many divisors also map it there.
+    #[test]
+    fn steps_pinned_by_other_periods_and_large_drops_to_one() {
+        for item in [
+            instance(
+                vec![2, 4, 0, 0, 0, -4, -16, -32, -36, -144, -288],
+                vec![10],
+                3,
+            ),
+            instance(vec![100, 1, 100, 1, 100, 1], vec![5], 2),
+        ] {
+            let text = trace(&item);
+            assert!(!text.is_empty(), "{:?}", item.sequence);
+            assert_eq!(check(&item, &text), Ok(()), "{text}");
+        }
+        let drop = trace(&instance(vec![100, 1, 100, 1, 100, 1], vec![5], 2));
+        assert!(
+            drop.starts_with("Rule: each term is the previous one with − 99, + 99 "),
+            "{drop}"
+        );
+    }
 }
