@@ -95,7 +95,10 @@ impl Local {
     fn new(f: &Formula) -> Option<Local> {
         let mut vars = Vec::new();
         variables_of(f, &mut vars);
-        if vars.len() > MAX_FORMULA_VARS {
+        // A table costs one pass over its 2^m/64 words per node: bound that product, so a hostile
+        // label's huge formula gets no trace rather than a billion-word build.
+        let words = (1usize << vars.len()).div_ceil(64);
+        if vars.len() > MAX_FORMULA_VARS || nodes(f).saturating_mul(words) > MAX_TABLE_WORK {
             return None;
         }
         let local = relabel(f, &vars);
@@ -191,6 +194,18 @@ fn kleene_forced(local: &Local, values: &mut [Option<bool>]) -> Vec<(usize, bool
         }
     }
     out
+}
+
+/// Word operations one formula's truth table may cost to build (the generator's largest, 31 nodes
+/// over 16 variables, cost ~32,000).
+const MAX_TABLE_WORK: usize = 1 << 22;
+
+fn nodes(f: &Formula) -> usize {
+    match f {
+        Formula::Lit { .. } => 1,
+        Formula::Not(inner) => 1 + nodes(inner),
+        Formula::Bin(_, l, r) => 1 + nodes(l) + nodes(r),
+    }
 }
 
 /// `f` with variable `vars[j]` renamed to `j`.
