@@ -39,12 +39,18 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// No progress bar (it is drawn only when stderr is a terminal).
+        #[arg(long)]
+        quiet: bool,
     },
     /// Audit a dataset: duplicates, train/test overlap, label distributions, shortcut predictors.
     /// Writes audit.json and the dataset card's audit section; exits 1 if a level is flagged.
     Audit {
         /// The dataset directory (with manifest.json).
         dir: PathBuf,
+        /// No progress bar (it is drawn only when stderr is a terminal).
+        #[arg(long)]
+        quiet: bool,
     },
     /// Manifest tools: `merge` joins fan-out workers' partial manifests.
     Manifest {
@@ -103,7 +109,8 @@ struct GenerateArgs {
     /// Master seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Prompt style: `chat` (messages, no template tokens) or `paper` (the paper's exact string).
+    /// Prompt style: `chat` (messages, no template tokens), `paper` (the paper's exact string) or
+    /// `compact` (one user message, the puzzle and a format hint: for small models trained here).
     #[arg(long, value_enum, default_value = "chat")]
     prompt_style: PromptStyle,
     /// Rows per shard.
@@ -122,6 +129,9 @@ struct GenerateArgs {
     /// Replace shards written with another configuration instead of refusing.
     #[arg(long)]
     overwrite: bool,
+    /// The licence the dataset card declares (a Hugging Face Hub licence identifier).
+    #[arg(long, default_value = dataset::DEFAULT_LICENSE)]
+    license: String,
     /// Fan out over this many workers (Slurm array, Kubernetes indexed job, Ray tasks): each
     /// generates its round-robin share of the (family, level, split) streams into the same --out,
     /// byte-identical to a single run; then `triad manifest merge --num-shards N`.
@@ -370,6 +380,7 @@ fn generate(args: GenerateArgs, family_options: OptionSet) -> Result<()> {
         },
         overwrite: args.overwrite,
         worker: worker(args.num_shards, args.shard_index)?,
+        license: args.license,
     };
     let mut bar = ProgressObserver::new(!args.quiet);
     let manifest = dataset::generate::generate_with(&config, &mut bar)?;
@@ -388,6 +399,61 @@ fn generate(args: GenerateArgs, family_options: OptionSet) -> Result<()> {
     Ok(())
 }
 
+/// A bar on stderr drawn with `template`, or a hidden one when not `shown`.
+fn styled_bar(shown: bool, template: &str) -> indicatif::ProgressBar {
+    let bar = if shown {
+        indicatif::ProgressBar::new(0)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// The bar of `verify` and `audit` on stderr: rows and shards done, rate, ETA. indicatif draws
+/// nothing when stderr is not a terminal; `--quiet` hides it there too.
+struct ShardBar {
+    bar: indicatif::ProgressBar,
+    shards: u64,
+    done: u64,
+}
+
+impl ShardBar {
+    fn new(shown: bool) -> ShardBar {
+        ShardBar {
+            bar: styled_bar(
+                shown,
+                "{elapsed_precise} [{bar:30}] {pos}/{len} rows, {msg} ({per_sec}, eta {eta})",
+            ),
+            shards: 0,
+            done: 0,
+        }
+    }
+}
+
+impl triad::dataset::progress::Progress for ShardBar {
+    fn begin(&mut self, rows: u64, shards: u64) {
+        self.shards = shards;
+        self.bar.set_length(rows);
+        self.bar.set_message(format!("0/{shards} shards"));
+    }
+
+    fn shard_done(&mut self, rows: u64) {
+        self.done += 1;
+        self.bar.inc(rows);
+        self.bar
+            .set_message(format!("{}/{} shards", self.done, self.shards));
+    }
+
+    fn end(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
 /// The generation progress bar on stderr (hidden with `--quiet`), and notices as `note:` lines.
 struct ProgressObserver {
     bar: indicatif::ProgressBar,
@@ -395,19 +461,12 @@ struct ProgressObserver {
 
 impl ProgressObserver {
     fn new(shown: bool) -> ProgressObserver {
-        let bar = if shown {
-            indicatif::ProgressBar::new(0)
-        } else {
-            indicatif::ProgressBar::hidden()
-        };
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
+        ProgressObserver {
+            bar: styled_bar(
+                shown,
                 "{elapsed_precise} [{bar:30}] {pos}/{len} items ({per_sec}, eta {eta}) {msg}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        ProgressObserver { bar }
+            ),
+        }
     }
 }
 
@@ -459,8 +518,8 @@ fn score(args: ScoreArgs) -> Result<()> {
 }
 
 /// Returns whether no level is flagged.
-fn audit(dir: &std::path::Path) -> Result<bool> {
-    let report = triad::dataset::audit::audit(dir)?;
+fn audit(dir: &std::path::Path, quiet: bool) -> Result<bool> {
+    let report = triad::dataset::audit::audit_with(dir, &mut ShardBar::new(!quiet))?;
     triad::dataset::audit::write(dir, &report)?;
     print!("{}", report.markdown());
     let flagged = report.flagged();
@@ -476,9 +535,14 @@ fn audit(dir: &std::path::Path) -> Result<bool> {
 }
 
 /// Returns whether the dataset is clean.
-fn verify(dir: &std::path::Path, certify: bool, threads: Option<usize>) -> Result<bool> {
+fn verify(
+    dir: &std::path::Path,
+    certify: bool,
+    threads: Option<usize>,
+    quiet: bool,
+) -> Result<bool> {
     set_threads(threads)?;
-    let report = triad::dataset::verify::verify(dir, certify)?;
+    let report = triad::dataset::verify::verify_with(dir, certify, &mut ShardBar::new(!quiet))?;
     const SHOWN: usize = 50;
     for problem in report.problems.iter().take(SHOWN) {
         println!("{problem}");
@@ -557,8 +621,8 @@ fn main() -> ExitCode {
                 )
             })
             .map_err(Into::into),
-        Command::Audit { dir } => {
-            return match audit(&dir) {
+        Command::Audit { dir, quiet } => {
+            return match audit(&dir, quiet) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
                 Err(e) => {
@@ -571,8 +635,9 @@ fn main() -> ExitCode {
             dir,
             no_certify,
             threads,
+            quiet,
         } => {
-            return match verify(&dir, !no_certify, threads) {
+            return match verify(&dir, !no_certify, threads, quiet) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
                 Err(e) => {

@@ -63,7 +63,14 @@ fn bench_quick_prints_tables_and_writes_json() {
         }
         assert_eq!(level["score_1t"].as_array().unwrap().len(), 5);
     }
-    // Induction level 1 has 289 distinct train items; the end-to-end run asks for more at the
-    // 2-thread generation rate and must say it ran out.
-    assert_eq!(levels[0]["end_to_end_exhausted"], true);
+    // Induction level 1 has 289 distinct train items; the end-to-end run asks for rows at the
+    // measured generation rate (lower on a loaded machine) and must say it ran out exactly when
+    // it asked for more than exist.
+    let asked = levels[0]["end_to_end_rows"].as_u64().unwrap();
+    assert!(asked > 0);
+    assert_eq!(
+        levels[0]["end_to_end_exhausted"],
+        asked > 289,
+        "{asked} rows asked"
+    );
 }

@@ -55,3 +55,39 @@ fn pyarrow_reads_shards_and_every_label_scores_its_reference() {
         }
     }
 }
+
+#[test]
+fn datasets_loads_the_default_config_and_every_level_config() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(
+        dir.path(),
+        &[
+            "--levels",
+            "1-2",
+            "--train",
+            "6",
+            "--test",
+            "3",
+            "--license",
+            "cc-by-4.0",
+        ],
+    );
+    // `datasets` caches what it loads: keep that out of the user's home, and off the network.
+    let cache = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(crate::util::python())
+        .arg(repo().join("tests/python/check_dataset_card.py"))
+        .arg(dir.path())
+        .arg("cc-by-4.0")
+        .env("HF_HOME", cache.path())
+        .env("HF_DATASETS_OFFLINE", "1")
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("ok 7 configs"));
+}

@@ -8,6 +8,7 @@ mod paper;
 mod pyarrow;
 mod schemas;
 mod score_cli;
+mod scripts;
 mod server;
 mod traces;
 mod verify;

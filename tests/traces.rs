@@ -1,7 +1,7 @@
 //! The `trace` column: on every row of a generated dataset (every family, levels 1–10,
 //! unsatisfiable deduction and both abduction questions), the family's checker accepts the trace
 //! step by step, and the trace-target response `<think>\n{trace}\n</think>\n<answer>\n{answer}\n</answer>`
-//! scores correct with the scorer, in both prompt styles.
+//! scores correct with the scorer, in every prompt style.
 
 use triad::dataset::shard::read_rows;
 use triad::generators::Label;
@@ -11,7 +11,7 @@ use crate::util::{generate, shards};
 
 #[test]
 fn every_rows_trace_checks_and_its_response_scores_correct() {
-    for style in ["chat", "paper"] {
+    for style in ["chat", "paper", "compact"] {
         let dir = tempfile::tempdir().unwrap();
         generate(
             dir.path(),

@@ -21,6 +21,11 @@ pub enum PromptStyle {
     Chat,
     /// The paper's single pre-rendered Qwen string, `<|im_start|>` tokens and pre-filled `<think>`.
     Paper,
+    /// One user message: the chat style's puzzle text and a one-line answer-format hint, no
+    /// system text. For small models trained from scratch, where every prompt token is paid for in
+    /// each training step (a third of the chat style's tokens at level 1); the answer format itself
+    /// is learnt from the SFT targets, not read from an example.
+    Compact,
 }
 
 impl PromptStyle {
@@ -29,6 +34,7 @@ impl PromptStyle {
         match self {
             PromptStyle::Chat => "chat",
             PromptStyle::Paper => "paper",
+            PromptStyle::Compact => "compact",
         }
     }
 }

@@ -1,7 +1,13 @@
 """Clients of `triad serve` for verl and TRL. Standard library only.
 
-verl (custom reward function):
+verl (custom reward function). The key moved in verl 0.8: `main_ppo` of verl >= 0.8 reads only
+`reward.custom_reward_function.*` and silently ignores the top-level key (falling back to its
+default scorer, which raises NotImplementedError for `triad/*` data sources):
 
+    # verl >= 0.8 (checked on 0.8.0 and 0.9.1)
+    reward.custom_reward_function.path=integrations/python/triad_reward.py
+    reward.custom_reward_function.name=compute_score
+    # verl <= 0.7 (checked on 0.4.1 to 0.7.0)
     custom_reward_function.path=integrations/python/triad_reward.py
     custom_reward_function.name=compute_score
 

@@ -125,6 +125,9 @@ pub struct LevelFigures {
     /// True when the level has fewer distinct items than the end-to-end run asked for (its
     /// figures then include the search for items that do not exist).
     pub end_to_end_exhausted: bool,
+    /// Rows the end-to-end run asked for (the all-threads generation rate times the window, so
+    /// it depends on the machine and its load).
+    pub end_to_end_rows: u64,
 }
 
 /// A whole run.
@@ -208,6 +211,7 @@ fn end_to_end(
         options: GenOptions::default(),
         overwrite: true,
         worker: None,
+        license: crate::dataset::DEFAULT_LICENSE.into(),
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -272,6 +276,7 @@ fn measure_level(
         end_to_end_1t,
         end_to_end_nt,
         end_to_end_exhausted: exhausted_1t || exhausted_nt,
+        end_to_end_rows: rows,
     })
 }
 

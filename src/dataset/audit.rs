@@ -202,7 +202,17 @@ fn prompt_text(row: &StoredRow) -> String {
 
 /// Audit the dataset in `dir`, reading it one record batch at a time.
 pub fn audit(dir: &Path) -> Result<AuditReport, DatasetError> {
+    audit_with(dir, &mut super::progress::Silent)
+}
+
+/// [`audit`], reporting each shard done to `progress`.
+pub fn audit_with(
+    dir: &Path,
+    progress: &mut dyn super::progress::Progress,
+) -> Result<AuditReport, DatasetError> {
     let manifest = Manifest::read(dir)?;
+    let shards = manifest.streams.iter().map(|s| s.shards.len() as u64).sum();
+    progress.begin(manifest.total_rows, shards);
     let mut by_level: BTreeMap<(String, u8), LevelTally> = BTreeMap::new();
     let mut report = AuditReport::default();
     for stream in &manifest.streams {
@@ -221,8 +231,10 @@ pub fn audit(dir: &Path) -> Result<AuditReport, DatasetError> {
                 );
                 report.rows += 1;
             }
+            progress.shard_done(entry.rows);
         }
     }
+    progress.end();
     report.levels = by_level.into_values().map(LevelTally::finish).collect();
     Ok(report)
 }

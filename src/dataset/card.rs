@@ -1,5 +1,7 @@
 //! The generated dataset card, `OUT/README.md`, with Hugging Face front matter so
-//! `datasets.load_dataset(OUT, "<family>-level-<n>")` works as it is.
+//! `datasets.load_dataset(OUT)` (the `all` config: every family and level) and
+//! `datasets.load_dataset(OUT, "<family>-level-<n>")` work as they are, and the Hub shows the
+//! dataset's name, licence, language, task category, tags and size.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -9,8 +11,77 @@ use triad_generators::DynFamily;
 use super::manifest::Manifest;
 use super::{DatasetError, shard};
 
+/// The name of the card's default config: every family and level in one table per split.
+pub const ALL_CONFIG: &str = "all";
+
+/// The Hub's `size_categories` bucket of a row count.
+fn size_category(rows: u64) -> &'static str {
+    const BUCKETS: [(u64, &str); 8] = [
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+        (10_000_000, "1M<n<10M"),
+        (100_000_000, "10M<n<100M"),
+        (1_000_000_000, "100M<n<1B"),
+        (u64::MAX, "n>1B"),
+    ];
+    BUCKETS
+        .iter()
+        .find(|(bound, _)| rows < *bound)
+        .map_or("n>1B", |(_, name)| name)
+}
+
+/// The Hub metadata: name, licence, language, task categories, tags and size.
+fn metadata(manifest: &Manifest) -> String {
+    let mut families: Vec<&str> = Vec::new();
+    for stream in &manifest.streams {
+        if !families.contains(&stream.family.as_str()) {
+            families.push(&stream.family);
+        }
+    }
+    let mut text = format!(
+        "pretty_name: triad {} tasks\nlicense: {}\nlanguage:\n- en\ntask_categories:\n- text-generation\n\
+         tags:\n- reasoning\n- synthetic\n- verifiable-rewards\n- triad\n",
+        families.join(", "),
+        manifest.license
+    );
+    for family in families {
+        let _ = writeln!(text, "- {family}");
+    }
+    let _ = writeln!(
+        text,
+        "size_categories:\n- {}",
+        size_category(manifest.total_rows)
+    );
+    text
+}
+
+/// The splits present anywhere in the dataset, in first-seen order.
+fn splits(manifest: &Manifest) -> Vec<String> {
+    let mut splits: Vec<String> = Vec::new();
+    for stream in &manifest.streams {
+        let split = stream.split.to_string();
+        if !splits.contains(&split) {
+            splits.push(split);
+        }
+    }
+    splits
+}
+
 fn front_matter(manifest: &Manifest) -> String {
-    let mut configs = String::from("---\nconfigs:\n");
+    let mut configs = format!("---\n{}configs:\n", metadata(manifest));
+    // `datasets.load_dataset(DIR)` with no config name loads this one.
+    let _ = writeln!(
+        configs,
+        "- config_name: {ALL_CONFIG}\n  default: true\n  data_files:"
+    );
+    for split in splits(manifest) {
+        let _ = writeln!(
+            configs,
+            "  - split: {split}\n    path: \"*/level-*/{split}-*.parquet\""
+        );
+    }
     let mut seen = Vec::new();
     for stream in &manifest.streams {
         let key = (stream.family.clone(), stream.level);
@@ -120,7 +191,8 @@ pub fn write(
     let _ = write!(
         text,
         "## Loading\n\n\
-         ```python\nimport datasets\nds = datasets.load_dataset(\"parquet\", data_files={{\"train\": \"{family}/level-{level}/train-*.parquet\"}})\n```\n\n",
+         ```python\nimport datasets\nds = datasets.load_dataset(DIR)  # every family and level (config `all`)\n\
+         one = datasets.load_dataset(DIR, \"{family}-level-{level}\")\n```\n\n",
     );
     text.push_str(
         "verl: `data.train_files=[.../train-00000-of-00001.parquet]` (columns `prompt`, `reward_model`, `extra_info`, \

@@ -60,6 +60,9 @@ pub struct GenerateConfig {
     /// Fan-out: `(index, count)` — this worker generates every `count`-th stream starting at
     /// `index` and writes a partial manifest; `triad manifest merge` joins the workers' manifests.
     pub worker: Option<(u64, u64)>,
+    /// The licence the dataset card declares ([`DEFAULT_LICENSE`](super::manifest::DEFAULT_LICENSE)
+    /// when unsure).
+    pub license: String,
 }
 
 impl GenerateConfig {
@@ -437,6 +440,7 @@ pub fn generate_with(
         config.style,
         &config.options,
         config.shard_rows,
+        &config.license,
     );
     for spec in &specs {
         books
@@ -719,6 +723,7 @@ mod tests {
             options: triad_generators::GenOptions::default(),
             overwrite: false,
             worker: None,
+            license: crate::dataset::DEFAULT_LICENSE.into(),
         }
     }
 

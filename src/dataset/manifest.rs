@@ -35,6 +35,17 @@ pub struct Manifest {
     pub streams: Vec<StreamEntry>,
     /// Rows in all shards.
     pub total_rows: u64,
+    /// The licence the dataset card declares (an SPDX-style Hub identifier); metadata only, no
+    /// row depends on it. Manifests written before it existed read as [`DEFAULT_LICENSE`].
+    pub license: String,
+}
+
+/// The licence a dataset card declares unless `--license` says otherwise: triad's own, under
+/// which the code that wrote every row is published.
+pub const DEFAULT_LICENSE: &str = "apache-2.0";
+
+fn default_license() -> String {
+    DEFAULT_LICENSE.into()
 }
 
 /// A manifest as stored: the current layout, or the one before families owned their options,
@@ -52,6 +63,8 @@ struct StoredManifest {
     shard_rows: u64,
     streams: Vec<StreamEntry>,
     total_rows: u64,
+    #[serde(default = "default_license")]
+    license: String,
     /// Top-level fields of the earlier layout: option keys are read into `options`.
     #[serde(flatten)]
     other: serde_json::Map<String, serde_json::Value>,
@@ -85,6 +98,7 @@ impl TryFrom<StoredManifest> for Manifest {
             shard_rows: stored.shard_rows,
             streams: stored.streams,
             total_rows: stored.total_rows,
+            license: stored.license,
         })
     }
 }
@@ -132,6 +146,7 @@ impl Manifest {
         prompt_style: PromptStyle,
         options: &triad_generators::GenOptions,
         shard_rows: u64,
+        license: &str,
     ) -> Manifest {
         Manifest {
             format: "triad-dataset".into(),
@@ -143,6 +158,7 @@ impl Manifest {
             shard_rows,
             streams: Vec::new(),
             total_rows: 0,
+            license: license.into(),
         }
     }
 

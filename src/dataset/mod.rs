@@ -7,6 +7,7 @@ pub mod audit;
 mod card;
 pub mod generate;
 pub mod manifest;
+pub mod progress;
 pub mod schema;
 pub mod shard;
 pub mod state;
@@ -15,7 +16,7 @@ pub mod verify;
 use std::path::{Path, PathBuf};
 
 pub use generate::{GenerateConfig, generate};
-pub use manifest::Manifest;
+pub use manifest::{DEFAULT_LICENSE, Manifest};
 
 /// Join the partial manifests that `count` fan-out workers wrote into `dir`: writes the
 /// `manifest.json` and dataset card a single run would have written, then removes the partials.

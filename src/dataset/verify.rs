@@ -371,6 +371,15 @@ fn parquet_files(dir: &Path) -> Vec<String> {
 /// Everything wrong is a [`Problem`] in the report, a missing or unreadable manifest included;
 /// the error is kept for failures of verify itself.
 pub fn verify(dir: &Path, certify: bool) -> Result<VerifyReport, DatasetError> {
+    verify_with(dir, certify, &mut super::progress::Silent)
+}
+
+/// [`verify`], reporting each shard done to `progress`.
+pub fn verify_with(
+    dir: &Path,
+    certify: bool,
+    progress: &mut dyn super::progress::Progress,
+) -> Result<VerifyReport, DatasetError> {
     let mut report = VerifyReport::default();
     let manifest = match Manifest::read(dir) {
         Ok(manifest) => manifest,
@@ -405,6 +414,8 @@ pub fn verify(dir: &Path, certify: bool) -> Result<VerifyReport, DatasetError> {
     let mut first_seen = FirstSeen::default();
     let mut shard_paths: Vec<&str> = Vec::new();
     let key = StreamKey::of_manifest(&manifest);
+    let shards = manifest.streams.iter().map(|s| s.shards.len() as u64).sum();
+    progress.begin(manifest.total_rows, shards);
     for stream in &manifest.streams {
         let config = stream_config_hash(
             &key,
@@ -430,8 +441,10 @@ pub fn verify(dir: &Path, certify: bool) -> Result<VerifyReport, DatasetError> {
             };
             first_index += entry.rows;
             verify_shard(&context, &mut report, &mut first_seen, &shard_paths);
+            progress.shard_done(entry.rows);
         }
     }
+    progress.end();
     Ok(report)
 }
 

@@ -27,6 +27,44 @@ pub struct EvalRow {
     pub mean_reward: f64,
     /// Fraction failing the format rule.
     pub format_failure_rate: f64,
+    /// 95% Wilson score interval of `accuracy` (reports written before it read as `[0, 1]`).
+    #[serde(default = "unknown_interval")]
+    pub accuracy_ci95: [f64; 2],
+}
+
+fn unknown_interval() -> [f64; 2] {
+    [0.0, 1.0]
+}
+
+/// The 95% Wilson score interval of `correct` successes in `n` trials (`[0, 1]` when `n` is 0):
+/// unlike the normal approximation it stays inside `[0, 1]` and is honest near 0% and 100%.
+pub fn wilson_ci95(correct: usize, n: usize) -> [f64; 2] {
+    if n == 0 {
+        return [0.0, 1.0];
+    }
+    const Z: f64 = 1.959_963_984_540_054;
+    let (k, n) = (correct as f64, n as f64);
+    let p = k / n;
+    let centre = (p + Z * Z / (2.0 * n)) / (1.0 + Z * Z / n);
+    let half = Z / (1.0 + Z * Z / n) * (p * (1.0 - p) / n + Z * Z / (4.0 * n * n)).sqrt();
+    [(centre - half).max(0.0), (centre + half).min(1.0)]
+}
+
+/// One evaluated task: what the model answered and how it scored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalSample {
+    /// Row id.
+    pub id: String,
+    /// Family.
+    pub family: String,
+    /// Level.
+    pub level: u8,
+    /// The greedy response.
+    pub response: String,
+    /// Its reward.
+    pub score: f64,
+    /// Whether it was correct.
+    pub correct: bool,
 }
 
 /// An evaluation's result.
@@ -42,6 +80,10 @@ pub struct EvalReport {
     pub tasks: usize,
     /// Generated tokens per second.
     pub tokens_per_s: f64,
+    /// Every task's response and score, in task order (not in the JSON report: `eval
+    /// --responses FILE` writes them as JSON lines).
+    #[serde(skip)]
+    pub samples: Vec<EvalSample>,
 }
 
 impl EvalReport {
@@ -60,12 +102,19 @@ impl EvalReport {
     /// A Markdown table.
     pub fn markdown(&self) -> String {
         let mut out = String::from(
-            "| family | level | tasks | accuracy | mean reward | format failures |\n|---|---|---|---|---|---|\n",
+            "| family | level | tasks | accuracy | 95% CI | mean reward | format failures |\n|---|---|---|---|---|---|---|\n",
         );
         for r in &self.rows {
             out.push_str(&format!(
-                "| {} | {} | {} | {:.3} | {:.3} | {:.3} |\n",
-                r.family, r.level, r.tasks, r.accuracy, r.mean_reward, r.format_failure_rate
+                "| {} | {} | {} | {:.3} | [{:.3}, {:.3}] | {:.3} | {:.3} |\n",
+                r.family,
+                r.level,
+                r.tasks,
+                r.accuracy,
+                r.accuracy_ci95[0],
+                r.accuracy_ci95[1],
+                r.mean_reward,
+                r.format_failure_rate
             ));
         }
         out.push_str(&format!(
@@ -119,11 +168,13 @@ pub fn evaluate(
         .into_iter()
         .map(|((family, level), s)| {
             let n = s.len() as f64;
+            let correct = s.iter().filter(|x| x.correct).count();
             EvalRow {
                 family,
                 level,
                 tasks: s.len(),
-                accuracy: s.iter().filter(|x| x.correct).count() as f64 / n,
+                accuracy: correct as f64 / n,
+                accuracy_ci95: wilson_ci95(correct, s.len()),
                 mean_reward: s.iter().map(|x| x.score).sum::<f64>() / n,
                 format_failure_rate: s.iter().filter(|x| !x.format_ok).count() as f64 / n,
             }
@@ -136,5 +187,51 @@ pub fn evaluate(
         mean_reward: scores.iter().map(|s| s.score).sum::<f64>() / n,
         tasks: scores.len(),
         tokens_per_s: generated as f64 / seconds.max(1e-9),
+        samples: tasks
+            .iter()
+            .zip(texts)
+            .zip(&scores)
+            .map(|((task, response), score)| EvalSample {
+                id: task.id.clone(),
+                family: task.family.clone(),
+                level: task.level,
+                response,
+                score: score.score,
+                correct: score.correct,
+            })
+            .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wilson_ci95;
+
+    #[test]
+    fn wilson_intervals_match_the_textbook_values() {
+        let close =
+            |a: [f64; 2], b: [f64; 2]| (a[0] - b[0]).abs() < 1e-4 && (a[1] - b[1]).abs() < 1e-4;
+        // Reference values: Wilson (1927) score interval, z = 1.96.
+        assert!(
+            close(wilson_ci95(5, 10), [0.2366, 0.7634]),
+            "{:?}",
+            wilson_ci95(5, 10)
+        );
+        assert!(
+            close(wilson_ci95(0, 10), [0.0, 0.2775]),
+            "{:?}",
+            wilson_ci95(0, 10)
+        );
+        assert!(
+            close(wilson_ci95(10, 10), [0.7225, 1.0]),
+            "{:?}",
+            wilson_ci95(10, 10)
+        );
+        assert!(
+            close(wilson_ci95(51, 475), [0.0826, 0.1384]),
+            "{:?}",
+            wilson_ci95(51, 475)
+        );
+        assert_eq!(wilson_ci95(0, 0), [0.0, 1.0]);
+    }
 }

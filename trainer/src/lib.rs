@@ -24,6 +24,7 @@ pub mod optim;
 pub mod pipeline;
 pub mod plot;
 pub mod policy;
+pub mod progress;
 pub mod reward;
 pub mod rl;
 pub mod run;

@@ -345,6 +345,9 @@ struct EvalArgs {
     /// Also write the report as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Also write every task's response and score here, one JSON object per line.
+    #[arg(long)]
+    responses: Option<PathBuf>,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -528,6 +531,14 @@ fn run_eval(args: &EvalArgs) -> Result<()> {
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.responses {
+        let mut lines = String::new();
+        for sample in &report.samples {
+            lines.push_str(&serde_json::to_string(sample)?);
+            lines.push('\n');
+        }
+        std::fs::write(path, lines).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }

@@ -176,7 +176,7 @@ impl Policy {
             .map(|(k, v)| (k.clone(), v.as_detached_tensor()))
             .collect();
         st::write_f32_tensors(&dir.join("model.safetensors"), &tensors)?;
-        self.codec.save(dir)?;
+        self.codec.save(dir, config.max_position_embeddings)?;
         let generation = serde_json::json!({
             "eos_token_id": self.codec.eos,
             "pad_token_id": self.codec.pad,

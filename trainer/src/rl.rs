@@ -534,6 +534,7 @@ pub fn train(
         None
     };
     let max_positions = policy.model.config().max_position_embeddings;
+    let bar = crate::progress::StepBar::new("rl", state.step, options.steps, print);
     while state.step < options.steps {
         let step = state.step + 1;
         let level = options.levels[state.level_index];
@@ -636,8 +637,15 @@ pub fn train(
         metrics::append(&run.metrics(), &metrics)?;
         state.step = step;
         let advanced = advance(&mut state, options, &corrects);
+        bar.step(
+            step,
+            format!(
+                "reward {reward_mean:.3}, accuracy {accuracy:.3}, {:.0} tokens/s",
+                stats.tokens as f64 / train_seconds
+            ),
+        );
         if print && (step % options.log_every == 0 || step == options.steps) {
-            eprintln!(
+            bar.line(&format!(
                 "rl step {step}/{} level {level}: reward {reward_mean:.3} ± {reward_std:.3}, accuracy {accuracy:.3}, format failures {format_failures:.3}, flat groups {:.2}, kl {:.5}, entropy {:.3}, {:.1} s{}{}",
                 options.steps,
                 metrics.zero_variance_groups.unwrap_or(0.0),
@@ -650,12 +658,13 @@ pub fn train(
                     ""
                 },
                 if advanced { " → next level" } else { "" }
-            );
+            ));
         }
         if step % options.save_every.max(1) == 0 || step == options.steps {
             run.save_checkpoint(&policy, &optimizer, &state)?;
         }
     }
+    bar.finish();
     run.save_final(&policy, &state)?;
     Ok(policy)
 }

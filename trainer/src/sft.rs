@@ -169,6 +169,7 @@ pub fn train(
         policy.model.config().max_position_embeddings,
         options.target,
     )?;
+    let bar = crate::progress::StepBar::new("sft", state.step, options.steps, print);
     while state.step < options.steps {
         let step = state.step + 1;
         let started = Instant::now();
@@ -205,17 +206,22 @@ pub fn train(
             },
         )?;
         state.step = step;
+        bar.step(
+            step,
+            format!("loss {loss:.4}, {:.0} tokens/s", tokens as f64 / seconds),
+        );
         if print && (step % options.log_every == 0 || step == options.steps) {
-            eprintln!(
+            bar.line(&format!(
                 "sft step {step}/{}: loss {loss:.4}, grad norm {norm:.3}, {:.0} tokens/s",
                 options.steps,
                 tokens as f64 / seconds
-            );
+            ));
         }
         if step % options.save_every.max(1) == 0 || step == options.steps {
             run.save_checkpoint(&policy, &optimizer, &state)?;
         }
     }
+    bar.finish();
     run.save_final(&policy, &state)?;
     Ok(policy)
 }

@@ -5,10 +5,13 @@ use std::path::Path;
 
 use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
 use tokenizers::models::{ModelWrapper, TrainerWrapper};
+use tokenizers::normalizers::unicode::NFC;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::{
     AddedToken, DecoderWrapper, NormalizerWrapper, PostProcessorWrapper, PreTokenizerWrapper,
-    Tokenizer, TokenizerBuilder, TokenizerImpl,
+    SplitDelimiterBehavior, Tokenizer, TokenizerBuilder, TokenizerImpl,
 };
 
 use crate::TrainError;
@@ -19,6 +22,29 @@ pub const END_OF_TEXT: &str = "<|endoftext|>";
 pub const IM_START: &str = "<|im_start|>";
 /// Closes a ChatML turn; the end-of-sequence token of an assistant reply.
 pub const IM_END: &str = "<|im_end|>";
+
+/// Qwen2's pre-tokenizer split (its `tokenizer.json`, and what transformers' `Qwen2Tokenizer`
+/// builds whatever the file says): contractions, letter runs, single digits, punctuation runs,
+/// newlines, spaces.
+pub const QWEN2_SPLIT_REGEX: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// The class transformers loads a triad-train tokenizer as. transformers ≥ 5 builds this class
+/// for any `qwen2` model whatever `tokenizer_config.json` names, from the file's vocabulary and
+/// merges but with Qwen2's own normaliser and pre-tokenizer; [`TextCodec::train`] uses exactly
+/// those, so every loader (transformers 4 and 5, `tokenizers`, candle) gives the same ids.
+pub const TOKENIZER_CLASS: &str = "Qwen2Tokenizer";
+
+/// Qwen2's pre-tokenizer: [`QWEN2_SPLIT_REGEX`] isolated, then byte-level without its own regex.
+fn qwen2_pre_tokenizer() -> Result<PreTokenizerWrapper, TrainError> {
+    let split = Split::new(
+        SplitPattern::Regex(QWEN2_SPLIT_REGEX.into()),
+        SplitDelimiterBehavior::Isolated,
+        false,
+    )
+    .map_err(tok_err)?;
+    let bytes = ByteLevel::new(false, false, false);
+    Ok(Sequence::new(vec![split.into(), bytes.into()]).into())
+}
 
 /// A tokenizer with the ids the trainer needs.
 #[derive(Clone)]
@@ -73,7 +99,7 @@ impl TextCodec {
     }
 
     /// Train a byte-level BPE of `vocab_size` entries on `texts` (deterministic for the same
-    /// texts in the same order).
+    /// texts in the same order), with Qwen2's NFC normaliser and pre-tokenizer.
     pub fn train(texts: &[String], vocab_size: usize) -> Result<Self, TrainError> {
         let specials = [END_OF_TEXT, IM_START, IM_END]
             .iter()
@@ -95,8 +121,8 @@ impl TextCodec {
             DecoderWrapper,
         > = TokenizerBuilder::new()
             .with_model(BPE::default().into())
-            .with_normalizer(None)
-            .with_pre_tokenizer(Some(ByteLevel::new(false, true, true).into()))
+            .with_normalizer(Some(NFC.into()))
+            .with_pre_tokenizer(Some(qwen2_pre_tokenizer()?))
             .with_post_processor(None)
             .with_decoder(Some(ByteLevel::default().into()))
             .build()
@@ -108,16 +134,17 @@ impl TextCodec {
         TextCodec::new(tokenizer)
     }
 
-    /// Write `tokenizer.json` (and a `tokenizer_config.json` with the ChatML template) into `dir`.
-    pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
+    /// Write `tokenizer.json` (and a `tokenizer_config.json` with the ChatML template) into `dir`;
+    /// `model_max_length` is the model's `max_position_embeddings`.
+    pub fn save(&self, dir: &Path, model_max_length: usize) -> Result<(), TrainError> {
         let path = dir.join("tokenizer.json");
         self.tokenizer.save(&path, false).map_err(tok_err)?;
         let config = serde_json::json!({
-            "tokenizer_class": "PreTrainedTokenizerFast",
+            "tokenizer_class": TOKENIZER_CLASS,
             "bos_token": null,
             "eos_token": IM_END,
             "pad_token": END_OF_TEXT,
-            "model_max_length": 4096,
+            "model_max_length": model_max_length,
             "chat_template": CHATML_JINJA,
         });
         let path = dir.join("tokenizer_config.json");

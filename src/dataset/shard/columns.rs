@@ -206,7 +206,7 @@ pub static FIXED_COLUMNS: &[FixedColumn] = &[
     },
     FixedColumn {
         name: "prompt",
-        doc: "chat messages [{role, content}]; the paper style is one user message holding the pre-rendered Qwen string",
+        doc: "chat messages [{role, content}]; the paper style is one user message holding the pre-rendered Qwen string, the compact style one user message with the puzzle and a format hint",
         data_type: || {
             DataType::List(schema::list_item(
                 DataType::Struct(schema::message_fields()),

@@ -57,6 +57,7 @@ pub(super) fn make_data(config: &PipelineConfig, layout: &Layout) -> Result<(), 
         options: Default::default(),
         overwrite: false,
         worker: None,
+        license: triad::dataset::DEFAULT_LICENSE.into(),
     };
     // generate() re-uses finished shards of the same configuration, so a re-run costs a read.
     triad::dataset::generate(&generate)?;

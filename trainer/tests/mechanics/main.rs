@@ -44,28 +44,47 @@ fn python() -> PathBuf {
     }
 }
 
+/// Generate `families` at `levels`, (train, test) items each, seed 7, into `out`.
+fn generate_into(
+    out: &Path,
+    families: Vec<&'static dyn triad::generators::DynFamily>,
+    levels: Vec<u8>,
+    (train, test): (u64, u64),
+    style: triad::generators::PromptStyle,
+) {
+    let config = triad::dataset::GenerateConfig {
+        out: out.to_path_buf(),
+        families,
+        levels,
+        train,
+        test,
+        seed: 7,
+        style,
+        shard_rows: 1000,
+        options: Default::default(),
+        overwrite: false,
+        worker: None,
+        license: triad::dataset::DEFAULT_LICENSE.into(),
+    };
+    triad::dataset::generate(&config).unwrap();
+}
+
 /// A small induction + deduction level-1 dataset, generated once per test binary.
 fn dataset() -> &'static Path {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let config = triad::dataset::GenerateConfig {
-            out: dir.path().to_path_buf(),
-            families: ["induction", "deduction"]
-                .iter()
-                .map(|n| triad::generators::registry::family(n).unwrap())
-                .collect(),
-            levels: vec![1],
-            train: 40,
-            test: 10,
-            seed: 7,
-            style: triad::generators::PromptStyle::Chat,
-            shard_rows: 1000,
-            options: Default::default(),
-            overwrite: false,
-            worker: None,
-        };
-        triad::dataset::generate(&config).unwrap();
+        let families = ["induction", "deduction"]
+            .iter()
+            .map(|n| triad::generators::registry::family(n).unwrap())
+            .collect();
+        generate_into(
+            dir.path(),
+            families,
+            vec![1],
+            (40, 10),
+            triad::generators::PromptStyle::Chat,
+        );
         dir
     })
     .path()

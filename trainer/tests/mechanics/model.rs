@@ -200,8 +200,8 @@ fn tokenizer_training_is_deterministic_and_round_trips() {
     let b = TextCodec::train(&texts, 300).unwrap();
     let dir_a = tempfile::tempdir().unwrap();
     let dir_b = tempfile::tempdir().unwrap();
-    a.save(dir_a.path()).unwrap();
-    b.save(dir_b.path()).unwrap();
+    a.save(dir_a.path(), 1024).unwrap();
+    b.save(dir_b.path(), 1024).unwrap();
     assert_eq!(
         std::fs::read(dir_a.path().join("tokenizer.json")).unwrap(),
         std::fs::read(dir_b.path().join("tokenizer.json")).unwrap()

@@ -228,11 +228,21 @@ fn checkpoints_load_in_python_safetensors_and_tokenizers() {
         .iter()
         .map(|i| i.to_string())
         .collect();
+    run_check(
+        "check_checkpoint.py",
+        &[
+            dir.path().as_os_str(),
+            text.as_ref(),
+            ids.join(",").as_ref(),
+        ],
+    );
+}
+
+/// Run `tests/python/SCRIPT ARGS…` and fail with its output unless it succeeds.
+fn run_check(script: &str, args: &[&std::ffi::OsStr]) {
     let output = Command::new(python())
-        .arg(repo().join("tests/python/check_checkpoint.py"))
-        .arg(dir.path())
-        .arg(text)
-        .arg(ids.join(","))
+        .arg(repo().join("tests/python").join(script))
+        .args(args)
         .output()
         .expect("run python");
     assert!(
@@ -290,4 +300,61 @@ fn sharded_checkpoints_load_like_single_files() {
     for (name, var) in &policy.vars {
         assert_eq!(bits(var), bits(&loaded.vars[name]), "{name}");
     }
+}
+
+/// Every family's prompts and SFT targets at levels 1–10, in `style`.
+fn texts_of_every_family_and_level(style: triad::generators::PromptStyle) -> Vec<Task> {
+    let dir = tempfile::tempdir().unwrap();
+    let families = triad::generators::registry::FAMILIES.to_vec();
+    generate_into(dir.path(), families, (1..=10).collect(), (2, 1), style);
+    let selection = Selection {
+        split: triad::generators::Split::Train,
+        families: Default::default(),
+        levels: Default::default(),
+        per_level: None,
+    };
+    load_tasks(dir.path(), &selection).unwrap()
+}
+
+#[test]
+fn transformers_auto_tokenizer_gives_triad_trains_ids_on_every_family_and_level() {
+    use triad::generators::PromptStyle;
+    let chat = texts_of_every_family_and_level(PromptStyle::Chat);
+    let policy = init_for_tasks("micro", &chat, 1024, 2048, 0, &Device::Cpu).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    policy.save(dir.path()).unwrap();
+    let mut cases = Vec::new();
+    for style in [PromptStyle::Chat, PromptStyle::Paper, PromptStyle::Compact] {
+        let tasks = if style == PromptStyle::Chat {
+            chat.clone()
+        } else {
+            texts_of_every_family_and_level(style)
+        };
+        for task in &tasks {
+            let prompt = task.prompt_text();
+            let prefilled = triad::reward::prompt_prefills_think(&prompt);
+            let target = triad_trainer::tokenizer::sft_target(&task.answer, &task.trace, prefilled);
+            let what = format!("{} {} level {}", style.name(), task.family, task.level);
+            // The paper style's one message is already a rendered chat string: no template.
+            let messages = (style != PromptStyle::Paper).then(|| {
+                task.messages
+                    .iter()
+                    .map(|m| serde_json::json!({"role": m.role, "content": m.content}))
+                    .collect::<Vec<_>>()
+            });
+            for text in [prompt.clone(), format!("{prompt}{target}")] {
+                let ids = policy.codec.encode(&text).unwrap();
+                cases.push(serde_json::json!({
+                    "what": what, "text": text, "ids": ids, "messages": messages,
+                }));
+            }
+        }
+    }
+    assert!(cases.len() >= 3 * 3 * 10 * 2 * 2, "{} cases", cases.len());
+    let file = dir.path().join("cases.json");
+    std::fs::write(&file, serde_json::to_string(&cases).unwrap()).unwrap();
+    run_check(
+        "check_auto_tokenizer.py",
+        &[dir.path().as_os_str(), file.as_os_str()],
+    );
 }

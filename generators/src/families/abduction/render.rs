@@ -34,7 +34,7 @@ pub(super) fn prompt(instance: &AbductionInstance, style: PromptStyle) -> Prompt
             );
             frame::prompt(style, PAPER_INSTRUCTION, &puzzle)
         }
-        (Mode::Reachability, PromptStyle::Chat) => {
+        (Mode::Reachability, PromptStyle::Chat | PromptStyle::Compact) => {
             let puzzle = format!(
                 "Rules (`(body) => head`: if the body holds, the head holds):\n{}Known atoms: {}\nGoals, in order: {}\nFor each goal, is it reachable?",
                 numbered_rules(&instance.premises),

@@ -108,6 +108,8 @@ const CONDITIONED_ATTEMPTS: usize = 1_000;
 const PAPER_INSTRUCTION: &str = "Now the user has a logical formula problem. After thorough thinking, once you reach a conclusion, please list the truth value of each variable within <answer>...</answer> to satisfy the formulas, for example:\n<answer>\n(1) A is true\n(2) B is false\n...</answer>.";
 const CHAT_INSTRUCTION: &str = "Now the user has a logical formula problem. After thorough thinking, once you reach a conclusion, list the truth value of every variable within <answer> </answer>, one per line, so that all the formulas hold, for example:\n<answer>\n(1) A is true\n(2) B is false\n</answer>";
 const UNSAT_INSTRUCTION: &str = " If no assignment satisfies all the formulas, answer <answer>No satisfying assignment exists.</answer>";
+const COMPACT_UNSAT_NOTE: &str =
+    " If none satisfies them all, say: No satisfying assignment exists.";
 /// The reference answer of an unsatisfiable instance.
 pub const UNSAT_ANSWER: &str = "No satisfying assignment exists.";
 /// The sentences that claim unsatisfiability, as [`normalise_claim`] leaves them: the reference
@@ -407,10 +409,10 @@ impl Family for Deduction {
     }
 
     fn render(&self, instance: &DeductionInstance, style: PromptStyle) -> Prompt {
-        let unsat_note = if instance.unsat_possible {
-            UNSAT_INSTRUCTION
+        let (unsat_note, compact_unsat_note) = if instance.unsat_possible {
+            (UNSAT_INSTRUCTION, COMPACT_UNSAT_NOTE)
         } else {
-            ""
+            ("", "")
         };
         let list: String = instance
             .formulas
@@ -424,11 +426,15 @@ impl Family for Deduction {
                 );
                 frame::prompt(style, &format!("{PAPER_INSTRUCTION}{unsat_note}"), &puzzle)
             }
-            PromptStyle::Chat => {
-                let puzzle = format!(
+            PromptStyle::Chat | PromptStyle::Compact => {
+                let mut puzzle = format!(
                     "Below are some nested formulas over the variables {} (¬ not, ∧ and, ∨ or, → implies, ↔ if and only if, ⊕ exclusive or):\n{list}List the truth value of each variable.",
                     list_names(&instance.variables)
                 );
+                if style == PromptStyle::Compact {
+                    // The compact style drops the instruction, but not what an unsat answer is.
+                    puzzle.push_str(compact_unsat_note);
+                }
                 frame::prompt(style, &format!("{CHAT_INSTRUCTION}{unsat_note}"), &puzzle)
             }
         }

@@ -210,6 +210,29 @@ fn paper_style_prompt_shape() {
 }
 
 #[test]
+fn compact_style_is_the_chat_puzzle_and_a_format_hint_in_one_user_message() {
+    let mut inst = fixed();
+    let chat = Deduction.render(&inst, PromptStyle::Chat);
+    let compact = Deduction.render(&inst, PromptStyle::Compact);
+    assert_eq!(compact.messages.len(), 1);
+    assert_eq!(compact.messages[0].role, "user");
+    assert!(!compact.prefills_think);
+    assert_eq!(
+        compact.messages[0].content,
+        format!(
+            "{}\n{}",
+            chat.messages[1].content,
+            crate::frame::COMPACT_HINT
+        )
+    );
+    assert!(!compact.messages[0].content.contains("helpful assistant"));
+    // Where an instance may be unsatisfiable, the compact prompt still says what to answer then.
+    inst.unsat_possible = true;
+    let compact = Deduction.render(&inst, PromptStyle::Compact);
+    assert!(compact.messages[0].content.contains(UNSAT_ANSWER));
+}
+
+#[test]
 fn candidates_land_in_their_own_split() {
     let mut train = std::collections::HashSet::new();
     let mut test = std::collections::HashSet::new();

@@ -238,7 +238,7 @@ impl Family for Induction {
                 };
                 frame::prompt(style, instruction, &puzzle)
             }
-            PromptStyle::Chat => {
+            PromptStyle::Chat | PromptStyle::Compact => {
                 let shown: Vec<String> = instance
                     .partial()
                     .iter()
