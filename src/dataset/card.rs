@@ -40,11 +40,14 @@ fn metadata(manifest: &Manifest) -> String {
             families.push(&stream.family);
         }
     }
+    // Values are written as JSON strings (valid YAML scalars), so an edited manifest cannot add
+    // keys to the front matter; `verify` reports a licence that is not an identifier.
+    let quoted = |value: &str| serde_json::to_string(value).expect("a string serializes");
     let mut text = format!(
-        "pretty_name: triad {} tasks\nlicense: {}\nlanguage:\n- en\ntask_categories:\n- text-generation\n\
+        "pretty_name: {}\nlicense: {}\nlanguage:\n- en\ntask_categories:\n- text-generation\n\
          tags:\n- reasoning\n- synthetic\n- verifiable-rewards\n- triad\n",
-        families.join(", "),
-        manifest.license
+        quoted(&format!("triad {} tasks", families.join(", "))),
+        quoted(&manifest.license)
     );
     for family in families {
         let _ = writeln!(text, "- {family}");

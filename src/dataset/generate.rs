@@ -97,7 +97,7 @@ impl GenerateConfig {
                 "worker index {index} is not below the worker count {count}"
             ));
         }
-        Ok(())
+        super::manifest::check_license(&self.license).map_err(DatasetError::Config)
     }
 }
 
@@ -731,7 +731,9 @@ mod tests {
     #[test]
     fn bad_configurations_are_refused_before_anything_is_written() {
         assert!(config().validate().is_ok());
-        let bad: [fn(&mut GenerateConfig); 5] = [
+        let bad: [fn(&mut GenerateConfig); 7] = [
+            |c| c.license = "mit\nconfigs: []".into(),
+            |c| c.license = String::new(),
             |c| c.shard_rows = 0,
             |c| c.families.clear(),
             |c| c.levels = vec![11],

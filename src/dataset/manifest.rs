@@ -44,6 +44,22 @@ pub struct Manifest {
 /// which the code that wrote every row is published.
 pub const DEFAULT_LICENSE: &str = "apache-2.0";
 
+/// Longest licence identifier accepted (the Hub's are short: `apache-2.0`, `cc-by-nc-sa-4.0`).
+pub const MAX_LICENSE_LEN: usize = 64;
+
+/// A licence identifier the card can carry: 1 to [`MAX_LICENSE_LEN`] characters of ASCII
+/// letters, digits, `.`, `-` and `+` (every Hub identifier, `openrail++` included), so it cannot
+/// break the card's YAML front matter.
+pub fn check_license(id: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+');
+    if id.is_empty() || id.len() > MAX_LICENSE_LEN || !id.chars().all(allowed) {
+        return Err(format!(
+            "licence {id:?} is not a licence identifier (1 to {MAX_LICENSE_LEN} of A-Z a-z 0-9 . - +, e.g. {DEFAULT_LICENSE})"
+        ));
+    }
+    Ok(())
+}
+
 fn default_license() -> String {
     DEFAULT_LICENSE.into()
 }
@@ -260,7 +276,24 @@ pub fn worker_file(index: u64, count: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::Manifest;
+    use super::{DEFAULT_LICENSE, Manifest, check_license};
+
+    #[test]
+    fn licence_identifiers_cannot_break_the_card() {
+        for good in [
+            DEFAULT_LICENSE,
+            "mit",
+            "cc-by-nc-sa-4.0",
+            "openrail++",
+            "other",
+        ] {
+            assert!(check_license(good).is_ok(), "{good}");
+        }
+        let long = "a".repeat(65);
+        for bad in ["", "mit\nconfigs: []", "mit # x", "\"mit\"", long.as_str()] {
+            assert!(check_license(bad).is_err(), "{bad:?}");
+        }
+    }
 
     /// A manifest written before families owned their options kept them as top-level fields;
     /// it reads into the same options (its shards and hashes are unchanged).

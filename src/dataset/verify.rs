@@ -270,6 +270,9 @@ fn compare_columns(
 /// Check the manifest's own arithmetic and names; problems are located at `manifest.json`.
 fn check_manifest(manifest: &Manifest) -> Vec<String> {
     let mut problems = Vec::new();
+    if let Err(message) = super::manifest::check_license(&manifest.license) {
+        problems.push(message);
+    }
     let key = StreamKey::of_manifest(manifest);
     let mut seen = HashSet::new();
     let mut total = 0u64;
