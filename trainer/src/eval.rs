@@ -7,10 +7,16 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
+use crate::batch::Sequence;
 use crate::data::Task;
+use crate::objective::{self, Backend};
 use crate::policy::Policy;
 use crate::reward::{RewardSource, Rollout};
 use crate::sample::greedy_batch;
+use crate::sft::{self, Target};
+
+/// Sequences per teacher-forced pass in [`target_losses`].
+pub const LOSS_BATCH: usize = 8;
 
 /// One (family, level) cell.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -201,6 +207,64 @@ pub fn evaluate(
             })
             .collect(),
     })
+}
+
+/// One task's teacher-forced loss on its SFT target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetLoss {
+    /// Row id.
+    pub id: String,
+    /// Family.
+    pub family: String,
+    /// Level.
+    pub level: u8,
+    /// The target text (what `triad-train sft --target` trains on, end-of-turn token included).
+    pub target: String,
+    /// Its length in tokens.
+    pub tokens: usize,
+    /// Mean negative log-likelihood per target token given the prompt, at temperature 1.
+    pub nll: f64,
+}
+
+/// The SFT loss of every task that fits the model, task by task: what another framework
+/// loading the checkpoint must reproduce (`integrations/ecosystem/check.py` compares it with
+/// transformers). Tasks longer than the model's positions are left out.
+pub fn target_losses(
+    policy: &Policy,
+    tasks: &[Task],
+    target: Target,
+) -> Result<Vec<TargetLoss>, TrainError> {
+    let max_positions = policy.model.config().max_position_embeddings;
+    let mut fitting: Vec<(&Task, Sequence)> = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let sequence = sft::example(task, &policy.codec, target)?;
+        if sequence.prompt.len() + sequence.completion.len() <= max_positions {
+            fitting.push((task, sequence));
+        }
+    }
+    let mut out = Vec::with_capacity(fitting.len());
+    for chunk in fitting.chunks(LOSS_BATCH) {
+        let batch: Vec<&Sequence> = chunk.iter().map(|(_, s)| s).collect();
+        let log_probs = objective::log_probs(policy, &batch, 1.0, Backend::for_policy(policy))?;
+        let mut offset = 0;
+        for (task, sequence) in chunk {
+            let n = sequence.completion.len();
+            let sum: f64 = log_probs[offset..offset + n]
+                .iter()
+                .map(|&l| f64::from(l))
+                .sum();
+            offset += n;
+            out.push(TargetLoss {
+                id: task.id.clone(),
+                family: task.family.clone(),
+                level: task.level,
+                target: sft::target_text(task, target),
+                tokens: n,
+                nll: -sum / n.max(1) as f64,
+            });
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

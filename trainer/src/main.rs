@@ -348,6 +348,13 @@ struct EvalArgs {
     /// Also write every task's response and score here, one JSON object per line.
     #[arg(long)]
     responses: Option<PathBuf>,
+    /// Also write every task's teacher-forced loss on its SFT target (`--target`) here, one
+    /// JSON object per line (id, target text, tokens, mean NLL), and print the mean.
+    #[arg(long)]
+    losses: Option<PathBuf>,
+    /// The SFT target `--losses` scores.
+    #[arg(long, value_enum, default_value_t = sft::DEFAULT_TARGET)]
+    target: sft::Target,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -540,6 +547,32 @@ fn run_eval(args: &EvalArgs) -> Result<()> {
         }
         std::fs::write(path, lines).with_context(|| format!("writing {}", path.display()))?;
     }
+    if let Some(path) = &args.losses {
+        write_target_losses(&policy, &tasks, args.target, path)?;
+    }
+    Ok(())
+}
+
+fn write_target_losses(
+    policy: &Policy,
+    tasks: &[Task],
+    target: sft::Target,
+    path: &Path,
+) -> Result<()> {
+    let losses = eval::target_losses(policy, tasks, target)?;
+    let mut lines = String::new();
+    for loss in &losses {
+        lines.push_str(&serde_json::to_string(loss)?);
+        lines.push('\n');
+    }
+    std::fs::write(path, lines).with_context(|| format!("writing {}", path.display()))?;
+    let tokens: usize = losses.iter().map(|l| l.tokens).sum();
+    let total: f64 = losses.iter().map(|l| l.nll * l.tokens as f64).sum();
+    eprintln!(
+        "SFT-target loss {:.6} per token over {} tasks ({tokens} tokens)",
+        total / tokens.max(1) as f64,
+        losses.len()
+    );
     Ok(())
 }
 

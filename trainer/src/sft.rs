@@ -79,16 +79,9 @@ pub fn examples(
 ) -> Result<Vec<Sequence>, TrainError> {
     let mut out = Vec::with_capacity(tasks.len());
     for task in tasks {
-        let prompt_text = task.prompt_text();
-        let prefilled = triad::reward::prompt_prefills_think(&prompt_text);
-        let prompt = codec.encode(&prompt_text)?;
-        let trace = match target {
-            Target::Answer => "",
-            Target::Trace => task.trace.as_str(),
-        };
-        let completion = codec.encode(&sft_target(&task.answer, trace, prefilled))?;
-        if prompt.len() + completion.len() <= max_positions {
-            out.push(Sequence { prompt, completion });
+        let sequence = example(task, codec, target)?;
+        if sequence.prompt.len() + sequence.completion.len() <= max_positions {
+            out.push(sequence);
         }
     }
     if out.is_empty() {
@@ -97,6 +90,24 @@ pub fn examples(
         )));
     }
     Ok(out)
+}
+
+/// The completion text SFT trains on for `task` (ending in the end-of-turn token).
+pub fn target_text(task: &Task, target: Target) -> String {
+    let prefilled = triad::reward::prompt_prefills_think(&task.prompt_text());
+    let trace = match target {
+        Target::Answer => "",
+        Target::Trace => task.trace.as_str(),
+    };
+    sft_target(&task.answer, trace, prefilled)
+}
+
+/// `task`'s tokenised (prompt, target) pair, whatever its length.
+pub fn example(task: &Task, codec: &TextCodec, target: Target) -> Result<Sequence, TrainError> {
+    Ok(Sequence {
+        prompt: codec.encode(&task.prompt_text())?,
+        completion: codec.encode(&target_text(task, target))?,
+    })
 }
 
 /// One optimizer step on `batch` split into `micro` micro-batches; returns (loss, grad norm).

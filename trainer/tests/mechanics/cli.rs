@@ -102,6 +102,10 @@ fn cli_runs_init_sft_rl_merge_eval_and_plot() {
                 "6",
                 "--json",
                 &p("eval.json"),
+                "--losses",
+                &p("losses.jsonl"),
+                "--target",
+                "trace",
             ],
             &common[..],
         ]
@@ -111,6 +115,18 @@ fn cli_runs_init_sft_rl_merge_eval_and_plot() {
     let report: triad_trainer::eval::EvalReport =
         serde_json::from_str(&std::fs::read_to_string(p("eval.json")).unwrap()).unwrap();
     assert_eq!(report.tasks, 10);
+    let losses: Vec<triad_trainer::eval::TargetLoss> = std::fs::read_to_string(p("losses.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(losses.len(), 10);
+    assert!(
+        losses.iter().all(|l| l.nll.is_finite()
+            && l.nll > 0.0
+            && !l.target.starts_with("<think>\n</think>")),
+        "--target trace scores the reasoning trace too"
+    );
     train_cli(&[
         "plot",
         &p("sft/metrics.jsonl"),

@@ -289,3 +289,36 @@ fn the_trace_target_puts_the_trace_in_the_think_block() {
     let traced = triad_trainer::tokenizer::sft_target(&task.answer, &task.trace, false);
     assert!(traced.starts_with(&format!("<think>\n{}\n</think>\n<answer>\n", task.trace)));
 }
+
+#[test]
+fn target_losses_are_each_tasks_own_sft_loss_and_average_to_the_step_loss() {
+    let policy = small_policy(true, 6);
+    // More than one loss batch, so padding across tasks of different lengths is exercised.
+    let tasks: Vec<Task> = tasks("induction")
+        .into_iter()
+        .take(triad_trainer::eval::LOSS_BATCH + 3)
+        .collect();
+    let losses = triad_trainer::eval::target_losses(&policy, &tasks, sft::Target::Answer).unwrap();
+    assert_eq!(losses.len(), tasks.len());
+    let sequences: Vec<Sequence> = tasks
+        .iter()
+        .map(|t| sft::example(t, &policy.codec, sft::Target::Answer).unwrap())
+        .collect();
+    for ((loss, task), seq) in losses.iter().zip(&tasks).zip(&sequences) {
+        assert_eq!(loss.id, task.id);
+        assert_eq!(loss.tokens, seq.completion.len());
+        assert!(
+            loss.target.ends_with("</answer><|im_end|>"),
+            "{}",
+            loss.target
+        );
+        let alone = nll(&policy, &[seq]) / seq.completion.len() as f64;
+        assert!((loss.nll - alone).abs() < 1e-4, "{} vs {alone}", loss.nll);
+    }
+    let refs: Vec<&Sequence> = sequences.iter().collect();
+    let mut optimizer = AdamW::new(AdamWConfig::default());
+    let (step_loss, _) = sft::step(&policy, &mut optimizer, &refs, 1, 0.0).unwrap();
+    let tokens: usize = losses.iter().map(|l| l.tokens).sum();
+    let mean = losses.iter().map(|l| l.nll * l.tokens as f64).sum::<f64>() / tokens as f64;
+    assert!((mean - step_loss).abs() < 1e-4, "{mean} vs {step_loss}");
+}
