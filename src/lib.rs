@@ -10,6 +10,7 @@ pub mod bench;
 pub mod dataset;
 mod label_schema;
 pub mod levels;
+pub mod online;
 pub mod reward;
 pub mod score_file;
 pub mod server;

@@ -213,6 +213,42 @@ struct ServeArgs {
     /// Scoring threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// `POST /tasks`: the seed of streams whose request names none.
+    #[arg(long, default_value_t = triad::online::DEFAULT_TASK_SEED)]
+    task_seed: u64,
+    /// `POST /tasks`: the prompt style of requests that name none.
+    #[arg(long, value_enum, default_value = "chat")]
+    task_prompt_style: PromptStyle,
+    /// `POST /tasks`: set a family's generation option, as `triad generate --option` does
+    /// (repeatable; a dataset made with the same options holds the same rows).
+    #[arg(long = "task-option", value_name = "[FAMILY.]KEY=VALUE")]
+    task_options: Vec<String>,
+    /// `POST /tasks`: most tasks one request may ask for.
+    #[arg(long, default_value_t = triad::online::DEFAULT_MAX_TASKS)]
+    max_tasks: usize,
+    /// `POST /tasks`: how long one request may generate for, in milliseconds; past it the tasks
+    /// made so far are returned with `"truncated": true`.
+    #[arg(long, default_value_t = ms(triad::server::DEFAULT_TASK_TIMEOUT))]
+    task_timeout_ms: u64,
+    /// Keep sessions in this directory (one JSON file each), so they survive a restart; without
+    /// it they live in memory only. One directory per server: see the README on replicas.
+    #[arg(long)]
+    sessions_dir: Option<std::path::PathBuf>,
+    /// Most sessions kept; creating one more is refused (409).
+    #[arg(long, default_value_t = triad::online::store::DEFAULT_MAX_SESSIONS)]
+    max_sessions: usize,
+    /// Adaptive sessions: frontier accuracy at which a family's level rises.
+    #[arg(long, default_value_t = triad::online::session::DEFAULT_RISE_ACCURACY)]
+    adaptive_rise: f64,
+    /// Adaptive sessions: frontier accuracy at or below which the level falls back.
+    #[arg(long, default_value_t = triad::online::session::DEFAULT_FALL_ACCURACY)]
+    adaptive_fall: f64,
+    /// Adaptive sessions: complete prompts at the frontier a move is judged on.
+    #[arg(long, default_value_t = triad::online::session::DEFAULT_JUDGED_PROMPTS)]
+    adaptive_prompts: usize,
+    /// Adaptive sessions: levels tasks are drawn from, ending at the frontier.
+    #[arg(long, default_value_t = triad::online::session::DEFAULT_LEVEL_WINDOW)]
+    adaptive_window: u8,
 }
 
 /// A duration as whole milliseconds, for flag defaults.
@@ -221,6 +257,7 @@ const fn ms(duration: Duration) -> u64 {
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
+    let tasks = task_defaults(&args)?;
     let config = triad::server::ServerConfig {
         preset: args.reward,
         api_key: args.api_key,
@@ -231,7 +268,18 @@ fn serve(args: ServeArgs) -> Result<()> {
         max_connections: args.max_connections,
         shutdown_grace: Duration::from_millis(args.shutdown_grace_ms),
         scoring_threads: args.threads.unwrap_or(0),
+        tasks,
+        task_timeout: Duration::from_millis(args.task_timeout_ms),
+        sessions_dir: args.sessions_dir.clone(),
+        max_sessions: args.max_sessions,
+        adaptive: triad::online::AdaptiveOptions {
+            rise: args.adaptive_rise,
+            fall: args.adaptive_fall,
+            prompts: args.adaptive_prompts,
+            window: args.adaptive_window,
+        },
     };
+    config.adaptive.validate().context("--adaptive-* flags")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -244,6 +292,24 @@ fn serve(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("serve on {addr}"))?;
     eprintln!("triad serve: shut down");
     Ok(())
+}
+
+fn task_defaults(args: &ServeArgs) -> Result<triad::online::TaskDefaults> {
+    let mut families = OptionSet::default();
+    for assignment in &args.task_options {
+        families
+            .set(assignment)
+            .with_context(|| format!("--task-option {assignment}"))?;
+    }
+    Ok(triad::online::TaskDefaults {
+        seed: args.task_seed,
+        style: args.task_prompt_style,
+        options: GenOptions {
+            certify: false,
+            families,
+        },
+        max_tasks: args.max_tasks,
+    })
 }
 
 /// The fan-out worker, if any: `--shard-index`, else the scheduler's index variable.

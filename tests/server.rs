@@ -113,14 +113,25 @@ fn api_key_body_limit_and_item_timeout() {
 }
 
 /// The published OpenAPI document names exactly the server's routes, and its request examples are
-/// answered 200 with the documented fields.
+/// answered with the documented success status and fields.
 #[test]
 fn openapi_document_matches_the_server() {
     let text = std::fs::read_to_string(crate::util::repo().join("schemas/reward-api.openapi.json"))
         .unwrap();
     let spec: serde_json::Value = serde_json::from_str(&text).unwrap();
     let paths: Vec<&String> = spec["paths"].as_object().unwrap().keys().collect();
-    assert_eq!(paths, ["/get_reward", "/health", "/metrics", "/score"]);
+    assert_eq!(
+        paths,
+        [
+            "/get_reward",
+            "/health",
+            "/metrics",
+            "/score",
+            "/sessions",
+            "/sessions/{id}",
+            "/tasks"
+        ]
+    );
     let server = start(&[]);
     for (path, item) in spec["paths"].as_object().unwrap() {
         let Some(post) = item.get("post") else {
@@ -134,16 +145,37 @@ fn openapi_document_matches_the_server() {
             Some(&example),
             &[],
         );
-        assert_eq!(status, 200, "{path}: {body}");
+        // A fresh server: creating answers 201 where the document has it.
+        let success = ["201", "200"]
+            .into_iter()
+            .find(|code| post["responses"].get(code).is_some())
+            .unwrap();
+        assert_eq!(status.to_string(), success, "{path}: {body}");
         let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
-        let schema = &post["responses"]["200"]["content"]["application/json"]["schema"];
+        let response = &post["responses"][success]["content"]["application/json"]["schema"];
+        let schema = match response["$ref"].as_str() {
+            Some(reference) => {
+                &spec["components"]["schemas"][reference.rsplit('/').next().unwrap()]
+            }
+            None => response,
+        };
         for field in schema["required"].as_array().unwrap() {
             assert!(
                 answer.get(field.as_str().unwrap()).is_some(),
                 "{path}: no {field} in {body}"
             );
         }
-        assert!(body.contains("3.0"), "{path}: the example scores 3: {body}");
+        if path == "/score" || path == "/get_reward" {
+            assert!(body.contains("3.0"), "{path}: the example scores 3: {body}");
+        }
+        if path == "/tasks" {
+            assert_eq!(answer["tasks"].as_array().unwrap().len(), 2, "{body}");
+        }
+        if path == "/sessions" {
+            let id = answer["id"].as_str().unwrap();
+            let (status, body) = http("GET", &format!("{}/sessions/{id}", server.url), None, &[]);
+            assert_eq!(status, 200, "{body}");
+        }
     }
 }
 
@@ -366,4 +398,57 @@ fn a_deeply_nested_label_does_not_kill_the_server() {
     );
     let (status, _) = http("GET", &format!("{}/health", server.url), None, &[]);
     assert_eq!(status, 200);
+}
+
+/// `POST /tasks` and sessions with a real server and Python's HTTP client: rows equal the
+/// dataset's, a simulated learner is driven up the levels and back down, bad requests get 4xx,
+/// and the session survives a restart (SIGTERM writes it; a new process reads it).
+#[test]
+fn online_tasks_follow_the_learner_and_sessions_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    crate::util::generate(
+        &data,
+        &[
+            "--families",
+            "deduction",
+            "--levels",
+            "2",
+            "--train",
+            "20",
+            "--test",
+            "5",
+            "--seed",
+            "5",
+        ],
+    );
+    let sessions = dir.path().join("sessions");
+    let sessions_flag = sessions.to_str().unwrap();
+    let mut server = start(&["--sessions-dir", sessions_flag]);
+    let out = run_python(
+        "online_tasks.py",
+        &[&server.url, data.to_str().unwrap(), "learner-1"],
+    );
+    let report: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(report["id"], "learner-1", "{out}");
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(server.child.wait().unwrap().success());
+    assert!(sessions.join("learner-1.json").exists());
+    let restarted = start(&["--sessions-dir", sessions_flag]);
+    let (status, body) = http(
+        "GET",
+        &format!("{}/sessions/learner-1", restarted.url),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200, "{body}");
+    let after: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(after, report);
 }

@@ -41,31 +41,37 @@ def _post(path, payload, url=None, api_key=None, timeout=60.0):
         raise RuntimeError(f"triad serve answered {error.code}: {error.read().decode(errors='replace')}") from error
 
 
-def score_batch(items, reward=None, url=None, api_key=None, timeout=60.0):
-    """Score [{"response", "label", "prompt"?}, ...]; returns the server's result dicts, in order."""
+def score_batch(items, reward=None, url=None, api_key=None, timeout=60.0, session=None):
+    """Score [{"response", "label", "prompt"?}, ...]; returns the server's result dicts, in order.
+    With `session`, the scores count toward that session's adaptive level (see triad_tasks)."""
     payload = {"items": items}
     if reward:
         payload["reward"] = reward
+    if session:
+        payload["session"] = session
     return _post("/score", payload, url=url, api_key=api_key, timeout=timeout)["results"]
 
 
-def compute_score(data_source, solution_str, ground_truth, extra_info=None, url=None, reward=None, **kwargs):
+def compute_score(data_source, solution_str, ground_truth, extra_info=None, url=None, reward=None, session=None,
+                  **kwargs):
     """verl's custom reward signature. Returns a dict: `score` plus `format_ok`, `correct`.
 
     `ground_truth` is the row's `reward_model.ground_truth` (a triad label, or a paper label).
     verl decodes the response without the prompt; a `<think>` pre-filled by a `paper`-style prompt
-    is taken from the label.
+    is taken from the label. `session` (verl: `reward.custom_reward_function.reward_kwargs.session`)
+    counts the score toward an online-task session.
     """
     label = ground_truth if isinstance(ground_truth, str) else json.dumps(ground_truth)
-    result = score_batch([{"response": solution_str, "label": label}], reward=reward, url=url)[0]
+    result = score_batch([{"response": solution_str, "label": label}], reward=reward, url=url, session=session)[0]
     return {"score": result["score"], "format_ok": float(result["format_ok"]), "correct": float(result["correct"])}
 
 
-def trl_reward(url=None, reward=None, label_column="label"):
+def trl_reward(url=None, reward=None, label_column="label", session=None):
     """A TRL reward function `(prompts, completions, **kwargs) -> list[float]` backed by the server.
 
     Completions may be strings or conversational message lists; labels come from the dataset
-    column `label_column` (triad writes `label`).
+    column `label_column` (triad writes `label`). With `session`, the rewards steer that
+    session's adaptive level (pair it with `triad_tasks.trl_task_dataset`).
     """
 
     def triad_reward(prompts, completions, **kwargs):
@@ -77,7 +83,7 @@ def trl_reward(url=None, reward=None, label_column="label"):
             if isinstance(prompt, str):
                 item["prompt"] = prompt
             items.append(item)
-        return [r["score"] for r in score_batch(items, reward=reward, url=url)]
+        return [r["score"] for r in score_batch(items, reward=reward, url=url, session=session)]
 
     triad_reward.__name__ = "triad_reward"
     return triad_reward

@@ -77,6 +77,7 @@ pub async fn serve_listener(
         .header_read_timeout(config.header_read_timeout)
         .keep_alive(true);
     let state = Arc::new(AppState::new(config)?);
+    let flusher = tokio::spawn(flush_sessions_periodically(Arc::clone(&state)));
     let service = TowerToHyperService::new(router(Arc::clone(&state)));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -119,5 +120,24 @@ pub async fn serve_listener(
             eprintln!("triad serve: shutdown grace of {grace:?} over; dropping open connections");
         }
     }
+    flusher.abort();
+    flush_sessions(&state);
     Ok(())
+}
+
+/// Write changed sessions to the session directory, reporting (not failing on) an error: the
+/// sessions stay in memory and dirty writes are retried at the next flush.
+fn flush_sessions(state: &AppState) {
+    if let Err(error) = state.sessions.flush() {
+        eprintln!("triad serve: writing sessions: {error}");
+    }
+}
+
+async fn flush_sessions_periodically(state: Arc<AppState>) {
+    let mut interval = tokio::time::interval(crate::online::store::DEFAULT_FLUSH_INTERVAL);
+    loop {
+        interval.tick().await;
+        let state = Arc::clone(&state);
+        let _ = tokio::task::spawn_blocking(move || flush_sessions(&state)).await;
+    }
 }

@@ -45,9 +45,10 @@ struct FamilyTally {
 /// Everything `/metrics` reports.
 #[derive(Default)]
 pub struct Metrics {
-    requests: [AtomicU64; 4],
-    latency: [Histogram; 4],
+    requests: [AtomicU64; ENDPOINTS],
+    latency: [Histogram; ENDPOINTS],
     items: AtomicU64,
+    tasks: AtomicU64,
     client_errors: AtomicU64,
     timeouts: AtomicU64,
     refused_connections: AtomicU64,
@@ -67,11 +68,28 @@ pub enum Endpoint {
     Health = 2,
     /// `GET /metrics`
     Metrics = 3,
+    /// `POST /tasks`
+    Tasks = 4,
+    /// `POST /sessions`, `GET /sessions/{id}`
+    Sessions = 5,
 }
 
-const ENDPOINT_NAMES: [&str; 4] = ["get_reward", "score", "health", "metrics"];
+const ENDPOINTS: usize = 6;
+const ENDPOINT_NAMES: [&str; ENDPOINTS] = [
+    "get_reward",
+    "score",
+    "health",
+    "metrics",
+    "tasks",
+    "sessions",
+];
 
 impl Metrics {
+    /// Count tasks made.
+    pub fn tasks(&self, count: usize) {
+        self.tasks.fetch_add(count as u64, Ordering::Relaxed);
+    }
+
     /// Count a finished request.
     pub fn request(&self, endpoint: Endpoint, elapsed: Duration) {
         self.requests[endpoint as usize].fetch_add(1, Ordering::Relaxed);
@@ -158,6 +176,11 @@ impl Metrics {
         }
         let counters = [
             ("triad_items_scored_total", "Rollouts scored.", &self.items),
+            (
+                "triad_tasks_generated_total",
+                "Tasks made by POST /tasks.",
+                &self.tasks,
+            ),
             (
                 "triad_client_errors_total",
                 "Requests refused with a 4xx status.",

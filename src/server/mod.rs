@@ -26,6 +26,7 @@
 
 mod listener;
 mod metrics;
+mod online;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -44,6 +45,7 @@ use serde_json::{Value, json};
 pub use listener::{serve, serve_listener, shutdown_signal};
 pub use metrics::{Endpoint, Metrics};
 
+use crate::online::{AdaptiveOptions, SessionStore, TaskDefaults};
 use crate::reward::{self, FailureKind, Preset, Score};
 use crate::score_file::{label_text, prompt_text};
 
@@ -59,6 +61,9 @@ pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default cap on open connections; one more is closed at once. Kept well under the usual
 /// 1,024 file descriptors a process may hold.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Default time one `POST /tasks` may generate for; past it the tasks made so far are returned.
+pub const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Default time in-flight requests get to finish after SIGINT/SIGTERM before the remaining
 /// connections are dropped.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -84,6 +89,16 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Scoring threads (0: one per core). The server scores on a pool of its own.
     pub scoring_threads: usize,
+    /// What `POST /tasks` makes tasks with when a request does not say.
+    pub tasks: TaskDefaults,
+    /// See [`DEFAULT_TASK_TIMEOUT`].
+    pub task_timeout: Duration,
+    /// Where sessions are kept across restarts (none: in memory only).
+    pub sessions_dir: Option<std::path::PathBuf>,
+    /// See [`crate::online::store::DEFAULT_MAX_SESSIONS`].
+    pub max_sessions: usize,
+    /// The adaptive schedule of sessions that name none.
+    pub adaptive: AdaptiveOptions,
 }
 
 impl Default for ServerConfig {
@@ -98,6 +113,11 @@ impl Default for ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             scoring_threads: 0,
+            tasks: TaskDefaults::default(),
+            task_timeout: DEFAULT_TASK_TIMEOUT,
+            sessions_dir: None,
+            max_sessions: crate::online::store::DEFAULT_MAX_SESSIONS,
+            adaptive: AdaptiveOptions::default(),
         }
     }
 }
@@ -107,6 +127,7 @@ pub struct AppState {
     config: ServerConfig,
     metrics: Metrics,
     pool: Arc<rayon::ThreadPool>,
+    sessions: SessionStore,
 }
 
 impl AppState {
@@ -116,10 +137,17 @@ impl AppState {
             .thread_name(|i| format!("triad-score-{i}"))
             .build()
             .map_err(std::io::Error::other)?;
+        let sessions = SessionStore::open(
+            config.sessions_dir.clone(),
+            config.max_sessions,
+            config.adaptive,
+        )
+        .map_err(std::io::Error::other)?;
         Ok(AppState {
             config,
             metrics: Metrics::default(),
             pool: Arc::new(pool),
+            sessions,
         })
     }
 }
@@ -218,6 +246,8 @@ struct GetRewardRequest {
     labels: Vec<Value>,
     #[serde(default)]
     reward: Option<Preset>,
+    #[serde(default)]
+    session: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -233,11 +263,16 @@ struct ScoreRequest {
     items: Vec<ScoreItem>,
     #[serde(default)]
     reward: Option<Preset>,
+    #[serde(default)]
+    session: Option<String>,
 }
 
+/// Query parameters of the scoring endpoints (for clients, such as OpenRLHF, whose request body
+/// is fixed: `--reward.remote_url http://host/get_reward?session=run-1`).
 #[derive(Deserialize, Default)]
 struct RewardQuery {
     reward: Option<Preset>,
+    session: Option<String>,
 }
 
 /// Split an OpenRLHF `query` (prompt + response, decoded with special tokens) into the response
@@ -383,6 +418,8 @@ async fn get_reward(
             )));
         }
         let preset = request.reward.or(query.reward).unwrap_or(state.config.preset);
+        let session = request.session.or(query.session);
+        online::check_session(&state, session.as_deref())?;
         let jobs: Vec<Job> = (0..n)
             .map(|i| {
                 let prompt = request.prompts.as_ref().map(|p| p[i].as_str());
@@ -390,8 +427,10 @@ async fn get_reward(
                 Job { response, label: label_text(&request.labels[i]), prompt }
             })
             .collect();
+        let labels: Vec<String> = jobs.iter().map(|j| j.label.clone()).collect();
         let scores = score_jobs(&state, jobs, preset).await;
         state.metrics.scored(&scores);
+        online::record(&state, session.as_deref(), &labels, &scores)?;
         let rewards: Vec<f64> = scores.iter().map(|s| s.score).collect();
         let flag = |f: fn(&Score) -> bool| scores.iter().map(|s| f64::from(u8::from(f(s)))).collect::<Vec<f64>>();
         Ok(axum::Json(json!({
@@ -425,6 +464,8 @@ async fn score(
             .reward
             .or(query.reward)
             .unwrap_or(state.config.preset);
+        let session = request.session.or(query.session);
+        online::check_session(&state, session.as_deref())?;
         let jobs: Vec<Job> = request
             .items
             .into_iter()
@@ -438,8 +479,10 @@ async fn score(
                     .map(str::to_string),
             })
             .collect();
+        let labels: Vec<String> = jobs.iter().map(|j| j.label.clone()).collect();
         let scores = score_jobs(&state, jobs, preset).await;
         state.metrics.scored(&scores);
+        online::record(&state, session.as_deref(), &labels, &scores)?;
         Ok(axum::Json(json!({"results": scores})).into_response())
     }
     .await;
@@ -475,7 +518,8 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
     let started = Instant::now();
     let response = match authorized(&state, &headers) {
         Ok(()) => {
-            let text = state.metrics.render();
+            let mut text = state.metrics.render();
+            text.push_str(&online::render_sessions(&state.sessions));
             ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
         }
         Err(e) => {
@@ -498,6 +542,9 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/score", post(score))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/tasks", post(online::tasks))
+        .route("/sessions", post(online::create_session))
+        .route("/sessions/{id}", get(online::get_session))
         .with_state(state)
 }
 
