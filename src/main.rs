@@ -237,18 +237,8 @@ struct ServeArgs {
     /// Most sessions kept; creating one more is refused (409).
     #[arg(long, default_value_t = triad::online::store::DEFAULT_MAX_SESSIONS)]
     max_sessions: usize,
-    /// Adaptive sessions: frontier accuracy at which a family's level rises.
-    #[arg(long, default_value_t = triad::online::session::DEFAULT_RISE_ACCURACY)]
-    adaptive_rise: f64,
-    /// Adaptive sessions: frontier accuracy at or below which the level falls back.
-    #[arg(long, default_value_t = triad::online::session::DEFAULT_FALL_ACCURACY)]
-    adaptive_fall: f64,
-    /// Adaptive sessions: complete prompts at the frontier a move is judged on.
-    #[arg(long, default_value_t = triad::online::session::DEFAULT_JUDGED_PROMPTS)]
-    adaptive_prompts: usize,
-    /// Adaptive sessions: levels tasks are drawn from, ending at the frontier.
-    #[arg(long, default_value_t = triad::online::session::DEFAULT_LEVEL_WINDOW)]
-    adaptive_window: u8,
+    #[command(flatten)]
+    adaptive: triad::online::session::AdaptiveFlags,
 }
 
 /// A duration as whole milliseconds, for flag defaults.
@@ -272,14 +262,8 @@ fn serve(args: ServeArgs) -> Result<()> {
         task_timeout: Duration::from_millis(args.task_timeout_ms),
         sessions_dir: args.sessions_dir.clone(),
         max_sessions: args.max_sessions,
-        adaptive: triad::online::AdaptiveOptions {
-            rise: args.adaptive_rise,
-            fall: args.adaptive_fall,
-            prompts: args.adaptive_prompts,
-            window: args.adaptive_window,
-        },
+        adaptive: args.adaptive.options().context("--adaptive-* flags")?,
     };
-    config.adaptive.validate().context("--adaptive-* flags")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

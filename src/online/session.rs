@@ -86,6 +86,37 @@ impl AdaptiveOptions {
     }
 }
 
+/// The adaptive schedule's command-line flags (`triad serve`, `triad-train rl --online`).
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub struct AdaptiveFlags {
+    /// Adaptive schedule: frontier accuracy at which a family's level rises.
+    #[arg(long, default_value_t = DEFAULT_RISE_ACCURACY)]
+    pub adaptive_rise: f64,
+    /// Adaptive schedule: frontier accuracy at or below which the level falls back.
+    #[arg(long, default_value_t = DEFAULT_FALL_ACCURACY)]
+    pub adaptive_fall: f64,
+    /// Adaptive schedule: complete prompts at the frontier a move is judged on.
+    #[arg(long, default_value_t = DEFAULT_JUDGED_PROMPTS)]
+    pub adaptive_prompts: usize,
+    /// Adaptive schedule: levels tasks are drawn from, ending at the frontier.
+    #[arg(long, default_value_t = DEFAULT_LEVEL_WINDOW)]
+    pub adaptive_window: u8,
+}
+
+impl AdaptiveFlags {
+    /// The options the flags say, checked.
+    pub fn options(&self) -> Result<AdaptiveOptions, OnlineError> {
+        let options = AdaptiveOptions {
+            rise: self.adaptive_rise,
+            fall: self.adaptive_fall,
+            prompts: self.adaptive_prompts,
+            window: self.adaptive_window,
+        };
+        options.validate()?;
+        Ok(options)
+    }
+}
+
 /// Check a session id: 1-64 of `A-Z a-z 0-9 _ -`.
 pub fn check_session_id(id: &str) -> Result<(), OnlineError> {
     let ok = !id.is_empty()

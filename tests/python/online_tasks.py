@@ -7,7 +7,9 @@ printed as `ok <check>`; the last line is the session's final report as JSON:
 2. A simulated learner whose answers are right exactly at levels <= SKILL, scored through
    triad_reward.score_batch with the session, is driven up the levels while SKILL = 4 and back
    down when SKILL drops to 1; /metrics exports the frontier.
-3. Bad requests get 4xx with a message.
+3. `trl_task_dataset` (a datasets.IterableDataset, what TRL's GRPOTrainer takes) streams rows
+   from a session.
+4. Bad requests get 4xx with a message.
 """
 import glob
 import json
@@ -20,7 +22,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "integrations", "python"))
 import triad_reward  # noqa: E402
-from triad_tasks import TaskClient  # noqa: E402
+from triad_tasks import TaskClient, trl_task_dataset  # noqa: E402
 
 URL, DATA, SESSION = sys.argv[1], sys.argv[2], sys.argv[3]
 client = TaskClient(URL)
@@ -85,6 +87,19 @@ def check_the_learner_is_driven_up_and_down():
     print(f"ok learner driven up to level {max(up)} (skill 4) and back to {down[-1]} (skill 1); metrics export it")
 
 
+def check_the_trl_dataset_streams_from_the_session():
+    session = SESSION + "-trl"
+    client.create_session(session)
+    dataset = trl_task_dataset(client, session, family="induction", batch=4)
+    rows = [row for _, row in zip(range(10), dataset)]
+    assert len(rows) == 10 and all(set(r) == {"prompt", "label"} for r in rows), rows[:1]
+    assert all(json.loads(r["label"])["family"] == "induction" for r in rows)
+    assert rows[0]["prompt"][-1]["role"] == "user"
+    cursor = client.session(session)["cursors"]["induction/1/train/0/chat"]
+    assert cursor >= 10, cursor
+    print(f"ok trl_task_dataset streams the session's tasks (datasets.IterableDataset), cursor at {cursor}")
+
+
 def status_of(method, path, body):
     request = urllib.request.Request(URL + path, data=body.encode() if body is not None else None, method=method,
                                      headers={"Content-Type": "application/json"})
@@ -117,5 +132,6 @@ def check_bad_requests():
 
 check_rows_are_the_datasets()
 check_the_learner_is_driven_up_and_down()
+check_the_trl_dataset_streams_from_the_session()
 check_bad_requests()
 print(json.dumps(client.session(SESSION)))

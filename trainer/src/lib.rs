@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod model;
 mod native;
 pub mod objective;
+pub mod online;
 pub mod optim;
 pub mod pipeline;
 pub mod plot;

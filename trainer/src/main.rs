@@ -66,9 +66,9 @@ struct PipelineArgs {
 
 #[derive(Args, Clone)]
 struct DataArgs {
-    /// A triad dataset directory (from `triad generate`).
+    /// A triad dataset directory (from `triad generate`); required, except by `rl --online`.
     #[arg(long)]
-    data: PathBuf,
+    data: Option<PathBuf>,
     /// Families to use (comma-separated; default all).
     #[arg(long, value_delimiter = ',')]
     families: Vec<String>,
@@ -92,7 +92,10 @@ impl DataArgs {
                 .collect(),
             per_level: self.limit,
         };
-        Ok(load_tasks(&self.data, &selection)?)
+        let Some(data) = &self.data else {
+            bail!("--data DIR is required (a `triad generate` dataset)");
+        };
+        Ok(load_tasks(data, &selection)?)
     }
 }
 
@@ -237,10 +240,46 @@ impl RewardArgs {
     }
 }
 
+/// `rl --online`: fresh tasks made in process instead of a dataset.
+#[derive(Args)]
+struct OnlineArgs {
+    /// Draw every step's prompts fresh (no --data): the families of --families, at the levels an
+    /// adaptive session earns (or --online-level), as `triad serve`'s /tasks and sessions do.
+    #[arg(long)]
+    online: bool,
+    /// A fixed level instead of the adaptive schedule.
+    #[arg(long, requires = "online")]
+    online_level: Option<u8>,
+    /// The online streams' seed.
+    #[arg(long, default_value_t = triad::online::DEFAULT_TASK_SEED)]
+    online_seed: u64,
+    /// The online prompts' style (match the data the model was trained on).
+    #[arg(long, value_enum, default_value = "chat")]
+    online_prompt_style: triad::generators::PromptStyle,
+    #[command(flatten)]
+    adaptive: triad::online::session::AdaptiveFlags,
+}
+
+impl OnlineArgs {
+    fn tasks(&self, families: &[String]) -> Result<triad_trainer::online::OnlineTasks> {
+        Ok(triad_trainer::online::OnlineTasks::new(
+            triad_trainer::online::OnlineConfig {
+                families: families.to_vec(),
+                level: self.online_level,
+                seed: self.online_seed,
+                style: self.online_prompt_style,
+                adaptive: self.adaptive.options()?,
+            },
+        )?)
+    }
+}
+
 #[derive(Args)]
 struct RlArgs {
     #[command(flatten)]
     data: DataArgs,
+    #[command(flatten)]
+    online: OnlineArgs,
     /// The starting model (a Hugging Face model directory, e.g. an SFT output).
     #[arg(long)]
     model: PathBuf,
@@ -449,7 +488,14 @@ fn run_sft(args: &SftArgs) -> Result<()> {
 
 fn run_rl(args: &RlArgs) -> Result<()> {
     let device = args.device.device()?;
-    let tasks = args.data.load(Split::Train)?;
+    if args.online.online && args.data.data.is_some() {
+        bail!("--online makes its tasks: leave out --data");
+    }
+    let tasks = if args.online.online {
+        Vec::new()
+    } else {
+        args.data.load(Split::Train)?
+    };
     let policy = Policy::load(&args.model, &device)
         .with_context(|| format!("loading {}", args.model.display()))?;
     let levels = if args.curriculum.is_empty() {
@@ -493,7 +539,19 @@ fn run_rl(args: &RlArgs) -> Result<()> {
         log_every: 1,
     };
     let run = RunDir::create(&args.out)?;
-    rl::train(policy, &tasks, &options, &args.reward.source()?, &run)?;
+    let rewards = args.reward.source()?;
+    if args.online.online {
+        let mut online = args.online.tasks(&args.data.families)?;
+        rl::train_on(
+            policy,
+            rl::Prompts::Online(&mut online),
+            &options,
+            &rewards,
+            &run,
+        )?;
+    } else {
+        rl::train(policy, &tasks, &options, &rewards, &run)?;
+    }
     eprintln!("wrote {}", args.out.display());
     Ok(())
 }

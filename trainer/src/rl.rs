@@ -18,6 +18,7 @@ use crate::batch::Sequence;
 use crate::data::Task;
 use crate::metrics::{self, StepMetrics};
 use crate::objective::{self, Backend};
+use crate::online::OnlineTasks;
 use crate::optim::{self, AdamW, AdamWConfig, Grads};
 use crate::policy::Policy;
 use crate::reward::{RewardSource, Rollout};
@@ -427,8 +428,8 @@ pub fn policy_update_on(
 }
 
 /// Refuse settings under which RL cannot learn or cannot score what it sampled.
-fn check_options(options: &RlOptions) -> Result<(), TrainError> {
-    if options.levels.is_empty() || options.rollouts == 0 || options.prompts == 0 {
+fn check_options(options: &RlOptions, online: bool) -> Result<(), TrainError> {
+    if (options.levels.is_empty() && !online) || options.rollouts == 0 || options.prompts == 0 {
         return Err(TrainError::Invalid(
             "rl needs at least one level, prompt and rollout".into(),
         ));
@@ -500,6 +501,18 @@ pub fn run_fingerprint(options: &RlOptions, tasks: &[Task]) -> String {
     crate::run::run_fingerprint("rl", options, tasks)
 }
 
+/// Where a run's prompts come from.
+pub enum Prompts<'a> {
+    /// A dataset's train tasks, drawn through the level curriculum of [`RlOptions::levels`].
+    Dataset(&'a [Task]),
+    /// Fresh tasks made in process at the levels an adaptive session earns (the curriculum
+    /// options are not used).
+    Online(&'a mut OnlineTasks),
+}
+
+/// Where an online run keeps its session, beside its checkpoints.
+pub const SESSION_FILE: &str = "session.json";
+
 /// Train `policy` with RL on `tasks` (train split; the curriculum draws from its levels).
 pub fn train(
     policy: Policy,
@@ -508,16 +521,34 @@ pub fn train(
     rewards: &RewardSource,
     run: &RunDir,
 ) -> Result<Policy, TrainError> {
-    check_options(options)?;
-    for level in &options.levels {
-        if !tasks.iter().any(|t| t.level == *level) {
-            return Err(TrainError::Invalid(format!(
-                "the data has no train tasks at curriculum level {level}"
-            )));
+    train_on(policy, Prompts::Dataset(tasks), options, rewards, run)
+}
+
+/// Train `policy` with RL on prompts from `prompts`.
+pub fn train_on(
+    policy: Policy,
+    mut prompts: Prompts<'_>,
+    options: &RlOptions,
+    rewards: &RewardSource,
+    run: &RunDir,
+) -> Result<Policy, TrainError> {
+    check_options(options, matches!(prompts, Prompts::Online(_)))?;
+    if let Prompts::Dataset(tasks) = &prompts {
+        for level in &options.levels {
+            if !tasks.iter().any(|t| t.level == *level) {
+                return Err(TrainError::Invalid(format!(
+                    "the data has no train tasks at curriculum level {level}"
+                )));
+            }
         }
     }
     let print = options.log_every > 0;
-    let fp = run_fingerprint(options, tasks);
+    let fp = match &prompts {
+        Prompts::Dataset(tasks) => run_fingerprint(options, tasks),
+        Prompts::Online(online) => {
+            crate::run::run_fingerprint("rl-online", &(options, &online.config), &[])
+        }
+    };
     // The KL reference is the model the run started from; a resumed run rebuilds it from there.
     let reference_dir = run.root.join("reference");
     let (policy, mut optimizer, mut state, resumed) =
@@ -528,6 +559,13 @@ pub fn train(
     if !resumed {
         policy.save(&reference_dir)?;
     }
+    let session_path = run.root.join(SESSION_FILE);
+    if let Prompts::Online(online) = &mut prompts
+        && resumed
+        && session_path.exists()
+    {
+        online.restore(&session_path)?;
+    }
     let reference = if options.loss.kl_coef != 0.0 {
         Some(Policy::load(&reference_dir, &policy.device)?)
     } else {
@@ -537,16 +575,31 @@ pub fn train(
     let bar = crate::progress::StepBar::new("rl", state.step, options.steps, print);
     while state.step < options.steps {
         let step = state.step + 1;
-        let level = options.levels[state.level_index];
-        let pool: Vec<&Task> = tasks.iter().filter(|t| t.level == level).collect();
         let started = Instant::now();
-        let mut pick = step_rng(options.seed, "rl-prompts", step);
+        let fresh: Vec<Task>;
+        let (level, picked): (u8, Vec<&Task>) = match &mut prompts {
+            Prompts::Dataset(tasks) => {
+                // The slice itself, not a borrow of `prompts`: the step's rollouts hold its tasks.
+                let tasks: &[Task] = tasks;
+                let level = options.levels[state.level_index];
+                let pool: Vec<&Task> = tasks.iter().filter(|t| t.level == level).collect();
+                let mut pick = step_rng(options.seed, "rl-prompts", step);
+                let picked = (0..options.prompts)
+                    .map(|_| pool[crate::run::pick_index(&mut pick, pool.len())])
+                    .collect();
+                (level, picked)
+            }
+            Prompts::Online(online) => {
+                fresh = online.draw(options.prompts)?;
+                let level = fresh.iter().map(|t| t.level).max().unwrap_or(1);
+                (level, fresh.iter().collect())
+            }
+        };
         let mut roll = step_rng(options.seed, "rl-rollouts", step);
         let mut sequences = Vec::new();
         let mut texts = Vec::new();
         let mut chosen = Vec::new();
-        for _ in 0..options.prompts {
-            let task = pool[crate::run::pick_index(&mut pick, pool.len())];
+        for task in picked {
             let prompt_text = task.prompt_text();
             let prompt = policy.codec.encode(&prompt_text)?;
             if prompt.len() + 1 >= max_positions {
@@ -609,6 +662,19 @@ pub fn train(
         )?;
         let train_seconds = train_started.elapsed().as_secs_f64();
         let corrects: Vec<bool> = scores.iter().map(|s| s.correct).collect();
+        let frontiers = match &mut prompts {
+            Prompts::Online(online) => {
+                let labels: Vec<&str> = chosen.iter().map(|(t, _)| t.label.as_str()).collect();
+                online.observe(&labels, &scores);
+                let levels: Vec<String> = online
+                    .frontiers()
+                    .iter()
+                    .map(|(family, level)| format!("{family} {level}"))
+                    .collect();
+                format!(", frontier {}", levels.join(", "))
+            }
+            Prompts::Dataset(_) => String::new(),
+        };
         let n = scores.len() as f64;
         let (reward_mean, reward_std) = mean_std(&values);
         let accuracy = corrects.iter().filter(|c| **c).count() as f64 / n;
@@ -636,7 +702,8 @@ pub fn train(
         };
         metrics::append(&run.metrics(), &metrics)?;
         state.step = step;
-        let advanced = advance(&mut state, options, &corrects);
+        let advanced =
+            matches!(prompts, Prompts::Dataset(_)) && advance(&mut state, options, &corrects);
         bar.step(
             step,
             format!(
@@ -646,7 +713,7 @@ pub fn train(
         );
         if print && (step % options.log_every == 0 || step == options.steps) {
             bar.line(&format!(
-                "rl step {step}/{} level {level}: reward {reward_mean:.3} ± {reward_std:.3}, accuracy {accuracy:.3}, format failures {format_failures:.3}, flat groups {:.2}, kl {:.5}, entropy {:.3}, {:.1} s{}{}",
+                "rl step {step}/{} level {level}{frontiers}: reward {reward_mean:.3} ± {reward_std:.3}, accuracy {accuracy:.3}, format failures {format_failures:.3}, flat groups {:.2}, kl {:.5}, entropy {:.3}, {:.1} s{}{}",
                 options.steps,
                 metrics.zero_variance_groups.unwrap_or(0.0),
                 stats.kl,
@@ -661,10 +728,16 @@ pub fn train(
             ));
         }
         if step % options.save_every.max(1) == 0 || step == options.steps {
+            if let Prompts::Online(online) = &prompts {
+                online.save(&session_path)?;
+            }
             run.save_checkpoint(&policy, &optimizer, &state)?;
         }
     }
     bar.finish();
+    if let Prompts::Online(online) = &prompts {
+        online.save(&session_path)?;
+    }
     run.save_final(&policy, &state)?;
     Ok(policy)
 }
@@ -771,19 +844,19 @@ mod tests {
             rollouts,
             ..RlOptions::default()
         };
-        let err = check_options(&grpo(1)).unwrap_err().to_string();
+        let err = check_options(&grpo(1), false).unwrap_err().to_string();
         assert!(err.contains("at least 2"), "{err}");
-        assert!(check_options(&grpo(2)).is_ok());
+        assert!(check_options(&grpo(2), false).is_ok());
         // REINFORCE++ whitens over the batch: one rollout per prompt is fine.
         let single = RlOptions {
             rollouts: 1,
             ..RlOptions::default()
         };
-        assert!(check_options(&single).is_ok());
+        assert!(check_options(&single, false).is_ok());
         for t in [0.0, -1.0, f64::NAN, f64::INFINITY] {
             let mut options = RlOptions::default();
             options.sample.temperature = t;
-            let err = check_options(&options).unwrap_err().to_string();
+            let err = check_options(&options, false).unwrap_err().to_string();
             assert!(err.contains("temperature"), "{t}: {err}");
         }
     }

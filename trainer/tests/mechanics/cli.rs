@@ -360,3 +360,80 @@ fn checked_in_pipeline_config_parses() {
         "{err}"
     );
 }
+
+/// `rl --online`: fresh tasks each step, the session saved beside the checkpoints, and a run
+/// resumed from its checkpoint continues the same session (its cursors move on from where they
+/// were, so no task repeats).
+#[test]
+fn online_rl_draws_fresh_tasks_and_resumes_its_session() {
+    let data = dataset().to_str().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let p = |name: &str| work.path().join(name).to_str().unwrap().to_string();
+    train_cli(&[
+        "init",
+        "--size",
+        "tiny",
+        "--out",
+        &p("base"),
+        "--data",
+        data,
+    ]);
+    let rl = |steps: &str| {
+        train_cli(&[
+            "rl",
+            "--online",
+            "--families",
+            "deduction,induction",
+            "--model",
+            &p("base"),
+            "--out",
+            &p("rl"),
+            "--steps",
+            steps,
+            "--prompts",
+            "4",
+            "--rollouts",
+            "2",
+            "--max-new-tokens",
+            "8",
+            "--save-every",
+            "1",
+        ])
+    };
+    let session = |text: &str| -> serde_json::Value { serde_json::from_str(text).unwrap() };
+    let log = rl("2");
+    assert!(log.contains("frontier deduction 1, induction 1"), "{log}");
+    let first = session(&std::fs::read_to_string(work.path().join("rl/session.json")).unwrap());
+    let cursors = |s: &serde_json::Value, key: &str| s["cursors"][key].as_u64().unwrap();
+    let key = "deduction/1/train/0/chat";
+    assert!(cursors(&first, key) >= 4, "{first}");
+    let log = rl("3");
+    assert!(log.contains("resuming RL from step 2"), "{log}");
+    let second = session(&std::fs::read_to_string(work.path().join("rl/session.json")).unwrap());
+    assert!(cursors(&second, key) > cursors(&first, key), "{second}");
+    let scored = |s: &serde_json::Value| {
+        s["families"]["deduction"]["levels"]["1"]["scored"]
+            .as_u64()
+            .unwrap()
+    };
+    // 2 prompts of deduction a step, 2 rollouts each: 8 scored after 2 steps, 12 after 3.
+    assert_eq!((scored(&first), scored(&second)), (8, 12));
+    let metrics = std::fs::read_to_string(work.path().join("rl/metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 3);
+    // Bad combinations are refused with a reason.
+    let output = Command::new(env!("CARGO_BIN_EXE_triad-train"))
+        .args([
+            "rl",
+            "--online",
+            "--data",
+            data,
+            "--model",
+            &p("base"),
+            "--out",
+            &p("x"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("leave out --data"));
+}
