@@ -19,7 +19,12 @@ failure raises):
                    reads every train shard with prompt_key=prompt (rows, prompts, data sources and
                    ground truths as written), load_reward_manager with reward.custom_reward_function.*
                    scores reference answers 3.0 and junk -3.0 through its naive manager, and the
-                   pre-0.8 top-level key is (as documented) ignored.
+                   pre-0.8 top-level key is (as documented) ignored;
+  trl-online       GRPOTrainer 2 steps on triad_tasks.trl_task_dataset (fresh tasks from a session)
+                   with trl_reward(session=...): the session records the rewards;
+  verl-online      create_rl_dataset with data.custom_cls = triad_tasks.TriadTaskDataset: items are
+                   fresh session tasks through verl's own row processing, and compute_score with
+                   reward_kwargs.session counts toward the session.
 """
 import asyncio
 import glob
@@ -182,6 +187,53 @@ def check_verl():
           f"with reward.custom_reward_function: {len(good)} reference answers 3.0, {len(junk)} junk -3.0")
 
 
-CHECKS = {"transformers": check_transformers, "loss": check_loss, "openrlhf": check_openrlhf, "trl": check_trl, "verl": check_verl}
+def check_trl_online():
+    from trl import GRPOConfig, GRPOTrainer
+    from triad_reward import trl_reward
+    from triad_tasks import TaskClient, trl_task_dataset
+
+    client = TaskClient(url)
+    session = client.create_session("eco-trl")["id"]
+    train = trl_task_dataset(client, session, family="deduction", batch=8)
+    with tempfile.TemporaryDirectory() as out:
+        args = GRPOConfig(output_dir=out, max_steps=2, per_device_train_batch_size=4, num_generations=4,
+                          max_completion_length=24, learning_rate=1e-4, logging_steps=1, report_to=[],
+                          use_cpu=True, save_strategy="no", bf16=False, shuffle_dataset=False)
+        trainer = GRPOTrainer(model=model_dir, reward_funcs=[trl_reward(session=session)], args=args,
+                              train_dataset=train)
+        trainer.train()
+    levels = client.session(session)["families"]["deduction"]["levels"]
+    scored = sum(level["scored"] for level in levels.values())
+    assert scored >= 8, levels
+    print(f"ok trl-online GRPOTrainer 2 steps on session tasks; the session recorded {scored} rewards")
+
+
+def check_verl_online():
+    from transformers import AutoTokenizer
+    from verl.trainer.ppo.utils import create_rl_dataset
+    from triad_reward import compute_score
+    from triad_tasks import TaskClient
+
+    tasks_py = str(ROOT / "integrations/python/triad_tasks.py")
+    cfg = verl_config([f"data.custom_cls.path={tasks_py}", "data.custom_cls.name=TriadTaskDataset",
+                       "+data.triad_session=eco-verl", f"+data.triad_url={url}", "+data.triad_family=induction",
+                       "+data.triad_length=64", "data.train_files=[]"])
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    dataset = create_rl_dataset(cfg.data.train_files, cfg.data, tok, None)
+    assert type(dataset).__name__ == "TriadTaskDataset" and len(dataset) == 64, (type(dataset), len(dataset))
+    items = [dataset[i] for i in range(10)]
+    assert all(item["data_source"] == "triad/induction" and item["raw_prompt"] for item in items)
+    assert len({item["extra_info"]["id"] for item in items}) >= 2
+    for item in items:
+        result = compute_score(item["data_source"], "no tags", item["reward_model"]["ground_truth"],
+                               item["extra_info"], url=url, session="eco-verl")
+        assert result["score"] == -3.0, result
+    scored = TaskClient(url).session("eco-verl")["families"]["induction"]["levels"]["1"]["scored"]
+    assert scored == 10, scored
+    print(f"ok verl-online TriadTaskDataset via create_rl_dataset: fresh session tasks; compute_score(session=...) recorded {scored}")
+
+
+CHECKS = {"transformers": check_transformers, "loss": check_loss, "openrlhf": check_openrlhf, "trl": check_trl, "verl": check_verl,
+          "trl-online": check_trl_online, "verl-online": check_verl_online}
 for name in os.environ.get("CHECKS", ",".join(CHECKS)).split(","):
     CHECKS[name.strip()]()
