@@ -23,12 +23,12 @@ echo "| family | level | /tasks tasks/s | p50 ms (request of $N) | dataset rows/
 echo "|---|---|---|---|---|---|"
 for family in deduction induction abduction; do
   for level in 1 5 10; do
-    out=$(FAMILY=$family LEVEL=$level N=$N wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency -s tasks.lua "http://127.0.0.1:$PORT")
+    out=$(FAMILY=$family LEVEL=$level N=$N wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency --timeout 60s -s tasks.lua "http://127.0.0.1:$PORT")
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     p50=$(echo "$out" | awk '$1=="50%" {print $2}')
     bad=$(echo "$out" | awk '/Non-2xx/ {print $4}')
     [ -z "$bad" ] || { echo "non-2xx answers: $out" >&2; exit 1; }
-    rows=2000
+    rows=500
     started=$(date +%s.%N)
     $TRIAD generate --out "$WORK/$family-$level" --families "$family" --levels "$level" --train $rows --test 0 --seed 1 --quiet --overwrite > /dev/null 2>&1
     ended=$(date +%s.%N)
