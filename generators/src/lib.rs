@@ -28,6 +28,7 @@ mod options;
 pub mod paper;
 pub mod registry;
 pub mod rng;
+pub mod sat;
 mod z3util;
 
 pub use family::{

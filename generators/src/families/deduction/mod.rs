@@ -4,7 +4,7 @@
 //! every variable such that all formulas hold. Levels 1–5 reproduce the paper's generator in
 //! distribution (rejection sampling over its node rule until exactly one model remains); levels
 //! 6–10 go where brute force cannot, planting an assignment and adding formulas that it satisfies
-//! until Z3 proves it the only model.
+//! until the SAT core (`crate::sat`; Z3 certifies) proves it the only model.
 //!
 //! | level | variables | depth | formulas | how uniqueness is decided |
 //! |---|---|---|---|---|
@@ -14,10 +14,10 @@
 //! | 4 | 10 | 4 | 3–6 | truth table (paper) |
 //! | 5 | 12 | 5 | 3–6 | truth table (paper) |
 //! | 6 | 16 | 3 | until unique (≤ 64) | truth table, planted |
-//! | 7 | 24 | 3 | until unique (≤ 96) | Z3, planted |
-//! | 8 | 32 | 3 | until unique (≤ 128) | Z3, planted |
-//! | 9 | 48 | 4 | until unique (≤ 192) | Z3, planted |
-//! | 10 | 64 | 4 | until unique (≤ 256) | Z3, planted |
+//! | 7 | 24 | 3 | until unique (≤ 96) | SAT core, planted |
+//! | 8 | 32 | 3 | until unique (≤ 128) | SAT core, planted |
+//! | 9 | 48 | 4 | until unique (≤ 192) | SAT core, planted |
+//! | 10 | 64 | 4 | until unique (≤ 256) | SAT core, planted |
 //!
 //! With `unsat_ratio > 0`, that fraction of items (drawn per item) gets one more formula that is
 //! false under the unique model, so the set has no model at all; the correct answer is then
@@ -209,12 +209,11 @@ impl Deduction {
                 Some(conj.count() == 1)
             });
         }
-        solver::with_oracle(&planted, |oracle| {
-            // Checking after every formula is cheap (incremental) and keeps the count minimal.
-            Deduction::add_until_unique(shape, max, draw, &planted, |f| {
-                oracle.add(f);
-                oracle.unique()
-            })
+        // Checking after every formula is cheap (incremental) and keeps the count minimal.
+        let mut oracle = solver::SatOracle::new(&planted);
+        Deduction::add_until_unique(shape, max, draw, &planted, |f| {
+            oracle.add(f);
+            oracle.unique()
         })
     }
 

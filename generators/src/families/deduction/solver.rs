@@ -1,4 +1,6 @@
-//! Z3 for deduction: model counting by blocking clauses, uniqueness proofs, certification.
+//! Solvers for deduction: generation's uniqueness oracle on the incremental SAT core
+//! ([`SatOracle`]), and Z3 for model counting by blocking clauses and certification (plus Z3's
+//! own oracle, which tests hold the SAT core's answers against).
 //!
 //! z3 0.22 uses an implicit per-thread context, so every function here builds its own solver and
 //! terms on the calling thread; nothing Z3 crosses threads. Solvers carry a deterministic resource
@@ -8,7 +10,8 @@
 use z3::ast::Bool;
 use z3::{SatResult, Solver};
 
-use super::formula::Formula;
+use super::formula::{Formula, Op};
+use crate::sat::{Batsat, SatCore, SatLit, Tseitin};
 use crate::z3util::WarmSolver;
 
 /// Z3's deterministic resource limit per solver.
@@ -95,15 +98,17 @@ fn reason(solver: &Solver) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Decides, formula by formula, whether a planted assignment has become the only model.
+/// Z3's form of [`SatOracle`].
 ///
 /// The blocking clause of the planted assignment is asserted once; each added formula is asserted
 /// permanently; the planted assignment is unique exactly when the solver reports unsat.
+#[cfg(test)]
 pub struct UniquenessOracle<'a> {
     solver: &'a Solver,
     vars: Vec<Bool>,
 }
 
+#[cfg(test)]
 impl UniquenessOracle<'_> {
     /// Add a formula (true under the planted assignment).
     pub fn add(&mut self, formula: &Formula) {
@@ -120,11 +125,72 @@ impl UniquenessOracle<'_> {
     }
 }
 
-/// Run `f` with an oracle for `planted` on this thread's solver.
+/// Run `f` with Z3's oracle for `planted` on this thread's solver (the reference the SAT
+/// core's [`SatOracle`] is tested against).
+#[cfg(test)]
 pub fn with_oracle<T>(planted: &[bool], f: impl FnOnce(&mut UniquenessOracle) -> T) -> T {
     scoped(|solver| {
         let vars = variables(planted.len());
         solver.assert(blocking_clause(&vars, planted));
         f(&mut UniquenessOracle { solver, vars })
     })
+}
+
+/// Decides, formula by formula, whether a planted assignment has become the only model, on the
+/// incremental SAT core: the planted assignment's blocking clause is added once, each formula
+/// (Tseitin-encoded) for good, and the planted model is unique exactly when the clauses are
+/// unsatisfiable. The answers are Z3's (tested), so the items are the ones Z3 made, faster.
+pub struct SatOracle {
+    core: Batsat,
+    vars: Vec<SatLit>,
+}
+
+impl SatOracle {
+    /// An oracle for `planted`.
+    pub fn new(planted: &[bool]) -> SatOracle {
+        let mut core = Batsat::default();
+        let vars: Vec<SatLit> = planted.iter().map(|_| core.fresh()).collect();
+        let differs: Vec<SatLit> = vars
+            .iter()
+            .zip(planted)
+            .map(|(&v, &value)| if value { !v } else { v })
+            .collect();
+        core.clause(&differs);
+        SatOracle { core, vars }
+    }
+
+    /// Add a formula (true under the planted assignment).
+    pub fn add(&mut self, formula: &Formula) {
+        let literal = encode(&mut Tseitin::new(&mut self.core), formula, &self.vars);
+        self.core.clause(&[literal]);
+    }
+
+    /// `Some(true)` when no other model remains, `Some(false)` when one does (never `None`: the
+    /// core has no resource limit, and these instances take microseconds).
+    pub fn unique(&mut self) -> Option<bool> {
+        Some(!self.core.satisfiable(&[]))
+    }
+}
+
+fn encode<S: SatCore>(gates: &mut Tseitin<'_, S>, formula: &Formula, vars: &[SatLit]) -> SatLit {
+    match formula {
+        Formula::Lit { var, neg } => {
+            if *neg {
+                !vars[*var]
+            } else {
+                vars[*var]
+            }
+        }
+        Formula::Not(inner) => !encode(gates, inner, vars),
+        Formula::Bin(op, l, r) => {
+            let (l, r) = (encode(gates, l, vars), encode(gates, r, vars));
+            match op {
+                Op::Implies => gates.implies(l, r),
+                Op::And => gates.and(l, r),
+                Op::Or => gates.or(l, r),
+                Op::Iff => gates.iff(l, r),
+                Op::Xor => gates.xor(l, r),
+            }
+        }
+    }
 }

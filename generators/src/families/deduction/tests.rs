@@ -351,3 +351,35 @@ fn judging_many_variables_is_linear() {
         assert_eq!(Deduction.judge(&inst, &answer), Verdict::Correct);
     }
 }
+
+/// The SAT core's uniqueness answers are Z3's, formula by formula, on the extended levels' own
+/// draws (planted model, formulas true under it): so generation with it makes Z3's items.
+#[test]
+fn the_sat_core_answers_uniqueness_as_z3_does() {
+    let mut checked = 0;
+    for level in 7..=10 {
+        let shape = shape(level).unwrap();
+        for item in 0..40u8 {
+            let mut draw = crate::rng::Draw::from_seed_bytes([
+                level, item, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+                7, 7, 7, 7, 7, 7, 7,
+            ]);
+            let planted: Vec<bool> = (0..shape.vars).map(|_| draw.chance(0.5)).collect();
+            let mut fast = solver::SatOracle::new(&planted);
+            solver::with_oracle(&planted, |z3| {
+                for _ in 0..shape.max_formulas.unwrap() {
+                    let f = conditioned(&mut draw, shape, &planted, true).unwrap();
+                    fast.add(&f);
+                    z3.add(&f);
+                    let answer = fast.unique();
+                    assert_eq!(answer, z3.unique(), "level {level} item {item}");
+                    checked += 1;
+                    if answer == Some(true) {
+                        break;
+                    }
+                }
+            });
+        }
+    }
+    assert!(checked > 4 * 40 * 20, "{checked} answers compared");
+}
