@@ -19,6 +19,8 @@ pub trait SatCore {
     fn clause(&mut self, literals: &[SatLit]);
     /// Is the clause set satisfiable with every literal of `assumptions` true?
     fn satisfiable(&mut self, assumptions: &[SatLit]) -> bool;
+    /// The value of `literal` in the model the last satisfiable check found.
+    fn value(&self, literal: SatLit) -> bool;
 }
 
 /// A literal: a variable index and a polarity.
@@ -74,6 +76,10 @@ impl SatCore for Batsat {
         let assumptions: Vec<Lit> = assumptions.iter().map(|&l| self.lit(l)).collect();
         // Without a resource limit the answer is never UNDEF.
         self.solver.solve_limited(&assumptions) == lbool::TRUE
+    }
+
+    fn value(&self, literal: SatLit) -> bool {
+        self.solver.value_lit(self.lit(literal)) == lbool::TRUE
     }
 }
 

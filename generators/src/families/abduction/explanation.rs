@@ -12,7 +12,7 @@ use crate::rng::Draw;
 /// Every minimal subset of `hypotheses` that entails `observation` (subsets in size order, so a
 /// subset is minimal iff it contains no smaller one already found: entailment is monotone).
 fn minimal_explanations(
-    theory: &solver::Theory,
+    theory: &impl solver::Entailment,
     hypotheses: &[usize],
     observation: usize,
 ) -> Option<Vec<Vec<usize>>> {
@@ -154,7 +154,7 @@ pub(super) fn certify(
     let names = atoms.names();
     let observation = index_of(atoms, instance.observation.as_deref().unwrap_or_default())?;
     let hypotheses = indices_of(atoms, &instance.hypotheses)?;
-    let found = solver::with_theory(names.len(), premises, known, |theory| {
+    let found = solver::with_z3_theory(names.len(), premises, known, |theory| {
         minimal_explanations(theory, &hypotheses, observation)
     })
     .ok_or_else(|| CertifyError::Unknown("Z3 gave up".into()))?;

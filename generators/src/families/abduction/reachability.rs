@@ -71,7 +71,7 @@ pub(super) fn certify(
 ) -> Result<(), CertifyError> {
     let names = atoms.names();
     let goals = indices_of(atoms, &instance.goals)?;
-    solver::with_theory(names.len(), premises, known, |theory| {
+    solver::with_z3_theory(names.len(), premises, known, |theory| {
         if !theory.consistent(&[]).map_err(CertifyError::Unknown)? {
             return Err(CertifyError::Malformed(
                 "the premises and known atoms have no model".into(),
