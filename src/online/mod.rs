@@ -29,6 +29,9 @@ use crate::dataset::shard::Row;
 
 /// Default most tasks one request may ask for.
 pub const DEFAULT_MAX_TASKS: usize = 1024;
+/// Most streams (family, level, split, seed, style) one session keeps a cursor for: seeds are
+/// the client's, so without a cap a session's memory would grow with every new seed.
+pub const MAX_SESSION_STREAMS: usize = 1024;
 /// Default seed of online streams (a request may name its own).
 pub const DEFAULT_TASK_SEED: u64 = 0;
 
@@ -269,6 +272,18 @@ pub fn make_tasks(
     }
     let mut drawn: BTreeMap<String, std::vec::IntoIter<Row>> = BTreeMap::new();
     let mut truncated = false;
+    if let Some(session) = session.as_deref() {
+        let new = wanted
+            .keys()
+            .filter(|k| !session.cursors.contains_key(*k))
+            .count();
+        if session.cursors.len() + new > MAX_SESSION_STREAMS {
+            return Err(OnlineError::Invalid(format!(
+                "session {} would keep more than {MAX_SESSION_STREAMS} streams (each seed, level and style is one)",
+                session.id
+            )));
+        }
+    }
     for (key, (stream, count)) in wanted {
         let start = match session.as_deref() {
             Some(session) => session.cursors.get(&key).copied().unwrap_or(0),

@@ -25,9 +25,25 @@ pub const DEFAULT_MAX_SESSIONS: usize = 1000;
 /// Default interval between writes of changed sessions to the session directory.
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
-/// A session behind its own lock: requests of one session are served one at a time (its
-/// cursors and draws must advance in one order), those of different sessions in parallel.
-pub type SharedSession = Arc<Mutex<Session>>;
+/// A session behind two locks. `state` is held only for moments (a score recorded, a report
+/// copied), so the async handlers that take it never wait long. `generating` serialises the
+/// task requests of one session (its cursors and draws must advance in one order) while they
+/// generate, which may take seconds, on blocking threads only; generation works on a copy, so
+/// scores and reports go on meanwhile.
+pub struct SessionSlot {
+    state: Mutex<Session>,
+    generating: Mutex<()>,
+}
+
+/// A session as the store hands it out.
+pub type SharedSession = Arc<SessionSlot>;
+
+fn slot(session: Session) -> SharedSession {
+    Arc::new(SessionSlot {
+        state: Mutex::new(session),
+        generating: Mutex::new(()),
+    })
+}
 
 /// The sessions of one server.
 pub struct SessionStore {
@@ -60,7 +76,7 @@ impl SessionStore {
         if let Some(dir) = &dir {
             std::fs::create_dir_all(dir).map_err(|e| OnlineError::io(dir, e))?;
             for session in read_sessions(dir)? {
-                sessions.insert(session.id.clone(), Arc::new(Mutex::new(session)));
+                sessions.insert(session.id.clone(), slot(session));
             }
         }
         Ok(SessionStore {
@@ -97,7 +113,7 @@ impl SessionStore {
         };
         let mut sessions = lock(&self.sessions);
         if let Some(existing) = sessions.get(&id) {
-            let existing = lock(existing).clone();
+            let existing = lock(&existing.state).clone();
             if adaptive.is_some_and(|a| a != existing.adaptive) {
                 return Err(OnlineError::Conflict(format!(
                     "session {id} exists with other adaptive options"
@@ -112,7 +128,7 @@ impl SessionStore {
             )));
         }
         let session = Session::new(id.clone(), adaptive.unwrap_or(self.defaults));
-        sessions.insert(id.clone(), Arc::new(Mutex::new(session.clone())));
+        sessions.insert(id.clone(), slot(session.clone()));
         drop(sessions);
         self.mark_dirty(&id);
         Ok((session, true))
@@ -144,14 +160,37 @@ impl SessionStore {
     /// Run `f` on the session of `id`, leaving it as it is.
     pub fn read<T>(&self, id: &str, f: impl FnOnce(&Session) -> T) -> Result<T, OnlineError> {
         let shared = self.get(id)?;
-        let out = f(&lock(&shared));
+        let out = f(&lock(&shared.state));
         Ok(out)
     }
 
     /// Run `f` on the session of `id` and mark it for the next flush.
     pub fn update<T>(&self, id: &str, f: impl FnOnce(&mut Session) -> T) -> Result<T, OnlineError> {
         let shared = self.get(id)?;
-        let out = f(&mut lock(&shared));
+        let out = f(&mut lock(&shared.state));
+        self.mark_dirty(id);
+        Ok(out)
+    }
+
+    /// Make tasks for the session of `id`: `f` runs on a copy of it, with the session's other
+    /// task requests waiting, and the copy's cursors, draws and new families are then written
+    /// back (records scored meanwhile are kept). Call from a blocking thread: it may wait.
+    pub fn generate<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Session) -> T,
+    ) -> Result<T, OnlineError> {
+        let shared = self.get(id)?;
+        let _turn = lock(&shared.generating);
+        let mut working = lock(&shared.state).clone();
+        let out = f(&mut working);
+        let mut session = lock(&shared.state);
+        session.cursors = working.cursors;
+        session.draws = working.draws;
+        for (family, progress) in working.families {
+            session.families.entry(family).or_insert(progress);
+        }
+        drop(session);
         self.mark_dirty(id);
         Ok(out)
     }
@@ -165,7 +204,7 @@ impl SessionStore {
     /// A copy of every session, by id.
     pub fn snapshot(&self) -> Vec<Session> {
         let shared: Vec<SharedSession> = lock(&self.sessions).values().cloned().collect();
-        let mut out: Vec<Session> = shared.iter().map(|s| lock(s).clone()).collect();
+        let mut out: Vec<Session> = shared.iter().map(|s| lock(&s.state).clone()).collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
     }
@@ -178,7 +217,7 @@ impl SessionStore {
         let ids = std::mem::take(&mut *lock(&self.dirty));
         for (written, id) in ids.iter().enumerate() {
             let Ok(shared) = self.get(id) else { continue };
-            let json = serde_json::to_vec_pretty(&*lock(&shared))?;
+            let json = serde_json::to_vec_pretty(&*lock(&shared.state))?;
             if let Err(error) = write_atomic(&session_path(dir, id), &json) {
                 // Keep what is not written for the next flush.
                 lock(&self.dirty).extend(ids.iter().skip(written).cloned());
@@ -261,6 +300,34 @@ mod tests {
             .err()
             .unwrap();
         assert!(error.to_string().contains("junk.json"), "{error}");
+    }
+
+    /// Scores recorded while a task request generates are not blocked by it and not lost when
+    /// its cursors are written back.
+    #[test]
+    fn generation_works_on_a_copy_and_keeps_records_made_meanwhile() {
+        let store = SessionStore::open(None, 10, AdaptiveOptions::default()).unwrap();
+        store.create(Some("g".into()), None).unwrap();
+        let family = registry::family("deduction").unwrap();
+        store
+            .generate("g", |working| {
+                working
+                    .cursors
+                    .insert("deduction/1/train/0/chat".into(), 42);
+                working.draw_level(family);
+                // Would deadlock if generation held the session's state lock.
+                store.update("g", |s| s.record(family, 1, 7, true)).unwrap();
+            })
+            .unwrap();
+        let session = store.snapshot().remove(0);
+        assert_eq!(session.cursors["deduction/1/train/0/chat"], 42);
+        assert_eq!(
+            (
+                session.draws,
+                session.families["deduction"].levels[&1].scored
+            ),
+            (1, 1)
+        );
     }
 
     #[test]

@@ -97,8 +97,9 @@ pub fn draw(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        let want = (n - rows.len()) as u64;
-        let end = next.saturating_add(want.max(batch)).min(limit);
+        // One pool-sized batch at a time, so the deadline is checked every few candidates even
+        // where one candidate takes a good part of a second (deduction level 10).
+        let end = next.saturating_add(batch).min(limit);
         let made: Vec<(u64, Option<triad_generators::Item>)> = (next..end)
             .into_par_iter()
             .map(|j| {

@@ -238,6 +238,22 @@ fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> 
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
 }
 
+/// A JSON request body, once the caller is authorised, read within the body bounds. An empty
+/// body reads as `T::default()` where `empty` gives one.
+async fn read_request<T: for<'de> Deserialize<'de>>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    empty: Option<fn() -> T>,
+) -> Result<T, ApiError> {
+    authorized(state, headers)?;
+    let body = read_body(&state.config, headers, body).await?;
+    match empty {
+        Some(default) if body.iter().all(u8::is_ascii_whitespace) => Ok(default()),
+        _ => parse_json(&body),
+    }
+}
+
 #[derive(Deserialize)]
 struct GetRewardRequest {
     query: Vec<String>,
@@ -406,9 +422,7 @@ async fn get_reward(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let result = async {
-        authorized(&state, &headers)?;
-        let body = read_body(&state.config, &headers, body).await?;
-        let request: GetRewardRequest = parse_json(&body)?;
+        let request: GetRewardRequest = read_request(&state, &headers, body, None).await?;
         let n = request.query.len();
         if request.labels.len() != n || request.prompts.as_ref().is_some_and(|p| p.len() != n) {
             return Err(ApiError::bad_request(format!(
@@ -457,9 +471,7 @@ async fn score(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let result = async {
-        authorized(&state, &headers)?;
-        let body = read_body(&state.config, &headers, body).await?;
-        let request: ScoreRequest = parse_json(&body)?;
+        let request: ScoreRequest = read_request(&state, &headers, body, None).await?;
         let preset = request
             .reward
             .or(query.reward)

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::metrics::Endpoint;
-use super::{ApiError, AppState, authorized, finish, parse_json, read_body};
+use super::{ApiError, AppState, authorized, finish, read_request};
 use crate::online::{
     self, AdaptiveOptions, OnlineError, SessionStore, TaskRequest, make_tasks, rows_json,
 };
@@ -53,7 +53,7 @@ fn tasks_blocking(state: &AppState, request: &TaskRequest) -> Result<Response, A
     let deadline = Some(Instant::now() + state.config.task_timeout);
     let defaults = &state.config.tasks;
     let batch = match &request.session {
-        Some(id) => state.sessions.update(id, |session| {
+        Some(id) => state.sessions.generate(id, |session| {
             state
                 .pool
                 .install(|| make_tasks(request, Some(session), defaults, deadline))
@@ -79,9 +79,7 @@ pub(super) async fn tasks(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let result = async {
-        authorized(&state, &headers)?;
-        let body = read_body(&state.config, &headers, body).await?;
-        let request: TaskRequest = parse_json(&body)?;
+        let request: TaskRequest = read_request(&state, &headers, body, None).await?;
         let worker = Arc::clone(&state);
         tokio::task::spawn_blocking(move || tasks_blocking(&worker, &request))
             .await
@@ -101,13 +99,8 @@ pub(super) async fn create_session(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let result = async {
-        authorized(&state, &headers)?;
-        let body = read_body(&state.config, &headers, body).await?;
-        let request: CreateSession = if body.iter().all(u8::is_ascii_whitespace) {
-            CreateSession::default()
-        } else {
-            parse_json(&body)?
-        };
+        let request: CreateSession =
+            read_request(&state, &headers, body, Some(CreateSession::default)).await?;
         let (session, created) = state.sessions.create(request.id, request.adaptive)?;
         let status = if created {
             StatusCode::CREATED
