@@ -30,6 +30,47 @@ fn term(expr: &Expr, vars: &[Bool]) -> Bool {
     }
 }
 
+/// An assumption: atom `.0` has the value `.1`.
+type Assumption = (usize, bool);
+
+/// The canonical countermodel both backends compute (see [`Theory::countermodel`]), given the
+/// backend's `model_under(assumptions)`: atoms decided in index order, each false when the rest
+/// still has a model. An atom false in the last model found needs no check of its own (that model
+/// already shows it can be false), so a check is spent only where the last witness had it true.
+fn canonical_countermodel(
+    atoms: usize,
+    facts: &[usize],
+    goal: usize,
+    mut model_under: impl FnMut(&[Assumption]) -> Result<Option<Vec<bool>>, String>,
+) -> Result<Option<Vec<bool>>, String> {
+    let mut assumptions: Vec<Assumption> = facts.iter().map(|&f| (f, true)).collect();
+    assumptions.push((goal, false));
+    let Some(mut witness) = model_under(&assumptions)? else {
+        return Ok(None);
+    };
+    let mut values = vec![false; atoms];
+    for &f in facts {
+        values[f] = true;
+    }
+    for atom in 0..atoms {
+        if atom == goal || facts.contains(&atom) {
+            continue;
+        }
+        assumptions.push((atom, false));
+        if witness[atom] {
+            match model_under(&assumptions)? {
+                Some(found) => witness = found,
+                None => {
+                    assumptions.pop();
+                    assumptions.push((atom, true));
+                    values[atom] = true;
+                }
+            }
+        }
+    }
+    Ok(Some(values))
+}
+
 /// The questions generation and certification ask of a theory.
 pub trait Entailment {
     /// Whether `facts` (atoms assumed true, on top of the theory) entail `goal`.
@@ -75,32 +116,16 @@ impl Z3Theory<'_> {
     /// witness had the atom true.
     #[cfg(test)]
     pub fn countermodel(&self, facts: &[usize], goal: usize) -> Result<Option<Vec<bool>>, String> {
-        let mut assumptions: Vec<Bool> = facts.iter().map(|&f| self.vars[f].clone()).collect();
-        assumptions.push(self.vars[goal].not());
-        let Some(mut witness) = self.model_under(&assumptions)? else {
-            return Ok(None);
-        };
-        let mut values = vec![false; self.vars.len()];
-        for &f in facts {
-            values[f] = true;
-        }
-        for (atom, var) in self.vars.iter().enumerate() {
-            if atom == goal || facts.contains(&atom) {
-                continue;
-            }
-            assumptions.push(var.not());
-            if witness[atom] {
-                match self.model_under(&assumptions)? {
-                    Some(found) => witness = found,
-                    None => {
-                        assumptions.pop();
-                        assumptions.push(var.clone());
-                        values[atom] = true;
-                    }
-                }
-            }
-        }
-        Ok(Some(values))
+        canonical_countermodel(self.vars.len(), facts, goal, |assumed| {
+            let literals: Vec<Bool> = assumed
+                .iter()
+                .map(|&(atom, value)| {
+                    let var = &self.vars[atom];
+                    if value { var.clone() } else { var.not() }
+                })
+                .collect();
+            self.model_under(&literals)
+        })
     }
 
     /// A model under `assumptions`, if there is one.
@@ -216,31 +241,19 @@ impl Theory {
     /// with as few atoms true as can be, deciding atoms in index order (each false when the rest
     /// still has a model) — [`Z3Theory::countermodel`]'s, check for check.
     pub fn countermodel(&self, facts: &[usize], goal: usize) -> Result<Option<Vec<bool>>, String> {
-        let mut assumptions = self.facts_and_not(facts, goal);
-        let Some(mut witness) = self.model_under(&assumptions) else {
-            return Ok(None);
-        };
-        let mut values = vec![false; self.vars.len()];
-        for &f in facts {
-            values[f] = true;
-        }
-        for (atom, &var) in self.vars.iter().enumerate() {
-            if atom == goal || facts.contains(&atom) {
-                continue;
-            }
-            assumptions.push(!var);
-            if witness[atom] {
-                match self.model_under(&assumptions) {
-                    Some(found) => witness = found,
-                    None => {
-                        assumptions.pop();
-                        assumptions.push(var);
-                        values[atom] = true;
+        canonical_countermodel(self.vars.len(), facts, goal, |assumed| {
+            let literals: Vec<SatLit> = assumed
+                .iter()
+                .map(|&(atom, value)| {
+                    if value {
+                        self.vars[atom]
+                    } else {
+                        !self.vars[atom]
                     }
-                }
-            }
-        }
-        Ok(Some(values))
+                })
+                .collect();
+            Ok(self.model_under(&literals))
+        })
     }
 
     fn model_under(&self, assumptions: &[SatLit]) -> Option<Vec<bool>> {
