@@ -1,4 +1,5 @@
-//! Print, per deduction level, how long generation takes and how large instances are.
+//! Print, per deduction level, how long generation and the reasoning trace take and how large
+//! instances and traces are.
 //!
 //! `cargo run --release -p triad-generators --example level_stats [ITEMS]`
 
@@ -13,7 +14,9 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(20);
-    println!("level  items  ms/item  formulas(mean)  prompt-chars(mean)");
+    println!(
+        "level  items  ms/item  formulas(mean)  prompt-chars(mean)  trace-ms/item  no-trace  trace-lines(mean)"
+    );
     for level in 1..=10 {
         let start = Instant::now();
         let mut made: Vec<DeductionInstance> = Vec::new();
@@ -35,6 +38,11 @@ fn main() {
         }
         let ms = start.elapsed().as_secs_f64() * 1000.0 / items as f64;
         let n = made.len().max(1) as f64;
+        let traced = Instant::now();
+        let traces: Vec<String> = made.iter().map(|i| Deduction.trace(i)).collect();
+        let trace_ms = traced.elapsed().as_secs_f64() * 1000.0 / n;
+        let untraced = traces.iter().filter(|t| t.is_empty()).count();
+        let lines = traces.iter().map(|t| t.lines().count()).sum::<usize>() as f64 / n;
         let formulas = made.iter().map(|i| i.formulas.len()).sum::<usize>() as f64 / n;
         let chars = made
             .iter()
@@ -47,7 +55,7 @@ fn main() {
             .sum::<usize>() as f64
             / n;
         println!(
-            "{level:>5}  {:>5}  {ms:>7.2}  {formulas:>14.1}  {chars:>18.0}",
+            "{level:>5}  {:>5}  {ms:>7.2}  {formulas:>14.1}  {chars:>18.0}  {trace_ms:>13.2}  {untraced:>8}  {lines:>17.0}",
             made.len()
         );
     }

@@ -140,9 +140,14 @@ pub fn with_oracle<T>(planted: &[bool], f: impl FnOnce(&mut UniquenessOracle) ->
 /// incremental SAT core: the planted assignment's blocking clause is added once, each formula
 /// (Tseitin-encoded) for good, and the planted model is unique exactly when the clauses are
 /// unsatisfiable. The answers are Z3's (tested), so the items are the ones Z3 made, faster.
+///
+/// The last other model found is kept as a witness: while every formula added since holds under
+/// it, the planted model is still not unique and the core is not asked again (most formulas of a
+/// nearly unique set leave the witness standing, so most questions cost one evaluation).
 pub struct SatOracle {
     core: Batsat,
     vars: Vec<SatLit>,
+    witness: Option<Vec<bool>>,
 }
 
 impl SatOracle {
@@ -156,19 +161,33 @@ impl SatOracle {
             .map(|(&v, &value)| if value { !v } else { v })
             .collect();
         core.clause(&differs);
-        SatOracle { core, vars }
+        SatOracle {
+            core,
+            vars,
+            witness: None,
+        }
     }
 
     /// Add a formula (true under the planted assignment).
     pub fn add(&mut self, formula: &Formula) {
         let literal = encode(&mut Tseitin::new(&mut self.core), formula, &self.vars);
         self.core.clause(&[literal]);
+        if self.witness.as_ref().is_some_and(|w| !formula.eval(w)) {
+            self.witness = None;
+        }
     }
 
     /// `Some(true)` when no other model remains, `Some(false)` when one does (never `None`: the
     /// core has no resource limit, and these instances take microseconds).
     pub fn unique(&mut self) -> Option<bool> {
-        Some(!self.core.satisfiable(&[]))
+        if self.witness.is_some() {
+            return Some(false);
+        }
+        if !self.core.satisfiable(&[]) {
+            return Some(true);
+        }
+        self.witness = Some(self.vars.iter().map(|&v| self.core.value(v)).collect());
+        Some(false)
     }
 }
 

@@ -35,35 +35,44 @@ const INDENT: &str = "  ";
 /// 2^this rows; the generator's formulas have at most 16 leaves).
 pub(super) const MAX_FORMULA_VARS: usize = 16;
 
-/// Three-valued value of `f` under a partial assignment (Kleene: unknown stays unknown). Sound
-/// but weaker than the truth table; cheap whatever the number of open variables.
-fn eval3(f: &Formula, values: &[Option<bool>]) -> Option<bool> {
+/// Three-valued (Kleene: unknown stays unknown) evaluation of one formula under many partial
+/// assignments at once, one per bit *lane*: a value is the pair (lanes where it is true, lanes
+/// where it is false); a lane in neither is unknown. Sound but weaker than the truth table; cheap
+/// whatever the number of open variables, and one pass over the formula answers every lane.
+type Lanes = (u64, u64);
+
+/// Every lane.
+const ALL_LANES: u64 = u64::MAX;
+
+fn kleene(f: &Formula, leaves: &[Lanes]) -> Lanes {
     match f {
-        Formula::Lit { var, neg } => values[*var].map(|v| v != *neg),
-        Formula::Not(inner) => eval3(inner, values).map(|v| !v),
+        Formula::Lit { var, neg } => {
+            let (t, f) = leaves[*var];
+            if *neg { (f, t) } else { (t, f) }
+        }
+        Formula::Not(inner) => {
+            let (t, f) = kleene(inner, leaves);
+            (f, t)
+        }
         Formula::Bin(op, l, r) => {
-            let (x, y) = (eval3(l, values), eval3(r, values));
+            let ((xt, xf), (yt, yf)) = (kleene(l, leaves), kleene(r, leaves));
             match op {
-                Op::And => match (x, y) {
-                    (Some(false), _) | (_, Some(false)) => Some(false),
-                    (Some(true), Some(true)) => Some(true),
-                    _ => None,
-                },
-                Op::Or => match (x, y) {
-                    (Some(true), _) | (_, Some(true)) => Some(true),
-                    (Some(false), Some(false)) => Some(false),
-                    _ => None,
-                },
-                Op::Implies => match (x, y) {
-                    (Some(false), _) | (_, Some(true)) => Some(true),
-                    (Some(true), Some(false)) => Some(false),
-                    _ => None,
-                },
-                Op::Iff => Some(x? == y?),
-                Op::Xor => Some(x? != y?),
+                Op::And => (xt & yt, xf | yf),
+                Op::Or => (xt | yt, xf & yf),
+                Op::Implies => (xf | yt, xt & yf),
+                Op::Iff => ((xt & yt) | (xf & yf), (xt & yf) | (xf & yt)),
+                Op::Xor => ((xt & yf) | (xf & yt), (xt & yt) | (xf & yf)),
             }
         }
     }
+}
+
+/// The lane of the partial assignment itself.
+const BASE_LANE: u64 = 1;
+
+/// The lane where local variable `j`, open in the base assignment, is set to `value`.
+fn probe_lane(j: usize, value: bool) -> u64 {
+    1 << (1 + 2 * j + usize::from(value))
 }
 
 /// Open variables up to which the search decides a formula on its truth table (2^this rows);
@@ -74,12 +83,52 @@ const EXACT_OPEN: u32 = 8;
 /// A step is exact — "with these values, formula k is false whatever the open variables are" —
 /// not three-valued evaluation, which misses what `(B ⊕ C) ∨ (B ↔ C)` forces.
 struct Local {
+    /// The formula over its own variables (`vars[j]` renamed to `j`).
     formula: Formula,
     vars: Vec<usize>,
     table: Table,
+    /// What [`Local::rows`] found for recent local assignments: a search revisits the same few
+    /// states of a formula over and over (every probe re-propagates it), and reading the table
+    /// costs up to 2^[`EXACT_OPEN`] lookups.
+    memo: std::cell::RefCell<RowsMemo>,
+}
+
+/// Slots of a formula's [`Local::memo`] (a power of two; direct-mapped, so bounded whatever the
+/// search does).
+const MEMO_SLOTS: usize = 1 << 10;
+
+/// A direct-mapped cache from a local assignment (fixed-true bits, open bits) to its [`Rows`].
+struct RowsMemo {
+    slots: Vec<Option<(u32, u32, Rows)>>,
+}
+
+impl RowsMemo {
+    fn new() -> RowsMemo {
+        RowsMemo { slots: Vec::new() }
+    }
+
+    fn slot(fixed: u32, open: u32) -> usize {
+        let key = fixed | open << MAX_FORMULA_VARS;
+        (key.wrapping_mul(0x9E37_79B1) >> (32 - MEMO_SLOTS.trailing_zeros())) as usize
+    }
+
+    fn get(&self, fixed: u32, open: u32) -> Option<Rows> {
+        match self.slots.get(Self::slot(fixed, open))? {
+            Some((f, o, rows)) if *f == fixed && *o == open => Some(*rows),
+            _ => None,
+        }
+    }
+
+    fn put(&mut self, fixed: u32, open: u32, rows: Rows) {
+        if self.slots.is_empty() {
+            self.slots = vec![None; MEMO_SLOTS];
+        }
+        self.slots[Self::slot(fixed, open)] = Some((fixed, open, rows));
+    }
 }
 
 /// What the rows of a formula consistent with a partial assignment say.
+#[derive(Clone, Copy)]
 struct Rows {
     /// Some consistent row is true.
     satisfiable: bool,
@@ -101,12 +150,27 @@ impl Local {
         if vars.len() > MAX_FORMULA_VARS || nodes(f).saturating_mul(words) > MAX_TABLE_WORK {
             return None;
         }
-        let local = relabel(f, &vars);
+        let formula = relabel(f, &vars);
         Some(Local {
-            formula: f.clone(),
-            table: Table::of(&local, vars.len()),
+            table: Table::of(&formula, vars.len()),
+            formula,
             vars,
+            memo: std::cell::RefCell::new(RowsMemo::new()),
         })
+    }
+
+    /// The formula's Kleene value under `values` (lane [`BASE_LANE`]) and under `values` with
+    /// each open variable set one way ([`probe_lane`]), all in one pass.
+    fn lanes(&self, values: &[Option<bool>]) -> Lanes {
+        let mut leaves = [(0, 0); MAX_FORMULA_VARS];
+        for (j, &v) in self.vars.iter().enumerate() {
+            leaves[j] = match values[v] {
+                Some(true) => (ALL_LANES, 0),
+                Some(false) => (0, ALL_LANES),
+                None => (probe_lane(j, true), probe_lane(j, false)),
+            };
+        }
+        kleene(&self.formula, &leaves[..self.vars.len()])
     }
 
     fn open(&self, values: &[Option<bool>]) -> u32 {
@@ -116,7 +180,7 @@ impl Local {
     /// Whether the formula is false under `values` whatever its open variables are: by
     /// three-valued evaluation when that decides it, else on the truth table. `work` counts rows.
     fn falsified(&self, values: &[Option<bool>], work: &mut usize) -> bool {
-        if eval3(&self.formula, values) == Some(false) {
+        if self.lanes(values).1 & BASE_LANE != 0 {
             return true;
         }
         let rows = self.rows(values);
@@ -133,6 +197,16 @@ impl Local {
                 None => open |= 1 << j,
             }
         }
+        if let Some(rows) = self.memo.borrow().get(fixed, open) {
+            return rows;
+        }
+        let rows = self.read_rows(fixed, open);
+        self.memo.borrow_mut().put(fixed, open, rows);
+        rows
+    }
+
+    /// [`Local::rows`] read off the table: every row agreeing with `fixed` outside `open`.
+    fn read_rows(&self, fixed: u32, open: u32) -> Rows {
         let mut out = Rows {
             satisfiable: false,
             ones: 0,
@@ -176,24 +250,24 @@ fn exact_forced(local: &Local, values: &[Option<bool>], rows: &Rows) -> Vec<(usi
 }
 
 /// The open variables whose one value makes `local` false by three-valued evaluation, one at a
-/// time (each on the values before any of them).
-fn kleene_forced(local: &Local, values: &mut [Option<bool>]) -> Vec<(usize, bool)> {
-    let mut out = Vec::new();
-    for &var in &local.vars {
-        if values[var].is_some() {
-            continue;
-        }
-        for value in [true, false] {
-            values[var] = Some(!value);
-            let falsified = eval3(&local.formula, values) == Some(false);
-            values[var] = None;
-            if falsified {
-                out.push((var, value));
-                break;
+/// time (each on the values before any of them), read off `lanes` ([`Local::lanes`]).
+fn kleene_forced(local: &Local, values: &[Option<bool>], lanes: Lanes) -> Vec<(usize, bool)> {
+    let falsified = lanes.1;
+    local
+        .vars
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| values[**v].is_none())
+        .filter_map(|(j, &var)| {
+            if falsified & probe_lane(j, false) != 0 {
+                Some((var, true))
+            } else if falsified & probe_lane(j, true) != 0 {
+                Some((var, false))
+            } else {
+                None
             }
-        }
-    }
-    out
+        })
+        .collect()
 }
 
 /// Word operations one formula's truth table may cost to build (the generator's largest, 31 nodes
@@ -297,19 +371,25 @@ impl Search {
         while let Some(k) = queue.pop_front() {
             queued[k] = false;
             let local = &self.locals[k];
-            if eval3(&local.formula, values) == Some(false) {
-                return Some(Propagated::Conflict(k));
-            }
             let forced = if local.open(values) <= EXACT_OPEN {
+                // The table decides alone; three-valued evaluation only says whether its rows
+                // count as work (a conflict it sees costs none), so it runs only on a conflict.
                 let rows = local.rows(values);
-                self.work += rows.visited;
                 if !rows.satisfiable {
+                    if local.lanes(values).1 & BASE_LANE == 0 {
+                        self.work += rows.visited;
+                    }
                     return Some(Propagated::Conflict(k));
                 }
+                self.work += rows.visited;
                 exact_forced(local, values, &rows)
             } else {
+                let lanes = local.lanes(values);
+                if lanes.1 & BASE_LANE != 0 {
+                    return Some(Propagated::Conflict(k));
+                }
                 self.work += local.vars.len();
-                kleene_forced(local, values)
+                kleene_forced(local, values, lanes)
             };
             if self.work > MAX_WORK {
                 return None;
@@ -719,5 +799,111 @@ fn parse_is(text: &str) -> Result<(&str, bool), String> {
         "True." => Ok((name, true)),
         "False." => Ok((name, false)),
         _ => Err(format!("{value:?} is not True. or False.")),
+    }
+}
+
+#[cfg(test)]
+mod lanes_tests {
+    use super::*;
+    use crate::rng::Draw;
+
+    /// Kleene's three-valued value of `f`, one assignment at a time: the reference the lanes are
+    /// held to.
+    fn eval3(f: &Formula, values: &[Option<bool>]) -> Option<bool> {
+        match f {
+            Formula::Lit { var, neg } => values[*var].map(|v| v != *neg),
+            Formula::Not(inner) => eval3(inner, values).map(|v| !v),
+            Formula::Bin(op, l, r) => {
+                let (x, y) = (eval3(l, values), eval3(r, values));
+                match op {
+                    Op::And if x == Some(false) || y == Some(false) => Some(false),
+                    Op::And => Some(x? && y?),
+                    Op::Or if x == Some(true) || y == Some(true) => Some(true),
+                    Op::Or => Some(x? || y?),
+                    Op::Implies if x == Some(false) || y == Some(true) => Some(true),
+                    Op::Implies => Some(!x? || y?),
+                    Op::Iff => Some(x? == y?),
+                    Op::Xor => Some(x? != y?),
+                }
+            }
+        }
+    }
+
+    fn lane(lanes: Lanes, bit: u64) -> Option<bool> {
+        match (lanes.0 & bit != 0, lanes.1 & bit != 0) {
+            (true, false) => Some(true),
+            (false, true) => Some(false),
+            (false, false) => None,
+            (true, true) => panic!("a lane both true and false"),
+        }
+    }
+
+    /// Every lane of one pass equals the scalar evaluation of its own assignment, on random
+    /// formulas of the generator's shapes under random partial assignments.
+    #[test]
+    fn each_lane_is_kleenes_value_of_its_assignment() {
+        let mut draw = Draw::from_seed_bytes([7; 32]);
+        for round in 0..3_000 {
+            let vars = [4, 8, 16, 64][round % 4];
+            let f = Formula::random(&mut draw, vars, 1 + (round % 4) as u32);
+            let Some(local) = Local::new(&f) else {
+                continue;
+            };
+            let values: Vec<Option<bool>> = (0..vars)
+                .map(|_| match draw.index(3) {
+                    0 => None,
+                    1 => Some(true),
+                    _ => Some(false),
+                })
+                .collect();
+            let lanes = local.lanes(&values);
+            assert_eq!(lane(lanes, BASE_LANE), eval3(&f, &values), "{f:?}");
+            for (j, &var) in local.vars.iter().enumerate() {
+                if values[var].is_some() {
+                    continue;
+                }
+                for value in [false, true] {
+                    let mut probe = values.clone();
+                    probe[var] = Some(value);
+                    assert_eq!(lane(lanes, probe_lane(j, value)), eval3(&f, &probe));
+                }
+            }
+        }
+    }
+
+    /// A memoised answer is the table's: the same local assignment asked twice, and many
+    /// assignments colliding in the direct-mapped memo, all read what the table says.
+    #[test]
+    fn memoised_rows_are_the_tables() {
+        let mut draw = Draw::from_seed_bytes([9; 32]);
+        let f = Formula::random(&mut draw, 12, 4);
+        let local = Local::new(&f).expect("a small formula");
+        for _ in 0..20_000 {
+            let values: Vec<Option<bool>> = (0..12)
+                .map(|_| match draw.index(3) {
+                    0 => None,
+                    1 => Some(true),
+                    _ => Some(false),
+                })
+                .collect();
+            let (mut fixed, mut open) = (0, 0);
+            for (j, &v) in local.vars.iter().enumerate() {
+                match values[v] {
+                    Some(true) => fixed |= 1 << j,
+                    Some(false) => {}
+                    None => open |= 1 << j,
+                }
+            }
+            let (memo, direct) = (local.rows(&values), local.read_rows(fixed, open));
+            assert_eq!(
+                (memo.satisfiable, memo.ones, memo.zeros, memo.visited),
+                (
+                    direct.satisfiable,
+                    direct.ones,
+                    direct.zeros,
+                    direct.visited
+                )
+            );
+        }
     }
 }
