@@ -133,7 +133,7 @@ struct GenerateArgs {
     #[arg(long, default_value = dataset::DEFAULT_LICENSE)]
     license: String,
     /// Fan out over this many workers (Slurm array, Kubernetes indexed job, Ray tasks): each
-    /// generates its round-robin share of the (family, level, split) streams into the same --out,
+    /// generates its round-robin share of the (family, level)s (train and test together) into the same --out,
     /// byte-identical to a single run; then `triad manifest merge --num-shards N`.
     #[arg(long)]
     num_shards: Option<u64>,

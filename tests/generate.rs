@@ -72,6 +72,65 @@ fn same_rows_whatever_the_shard_size() {
     assert_eq!(ra, rb);
 }
 
+/// One candidate stream per (family, level) feeds both splits: a split's shards are the bytes it
+/// gets when generated alone, and the two together take about as many candidates as they hold
+/// rows (a test stream alone used to make four candidates per row and drop three).
+#[test]
+fn one_candidate_stream_feeds_both_splits() {
+    let level = ["--families", "deduction,induction", "--levels", "6,10"];
+    let (both, train, test) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    generate(
+        both.path(),
+        &[&level[..], &["--train", "60", "--test", "20"]].concat(),
+    );
+    generate(
+        train.path(),
+        &[&level[..], &["--train", "60", "--test", "0"]].concat(),
+    );
+    generate(
+        test.path(),
+        &[&level[..], &["--train", "0", "--test", "20"]].concat(),
+    );
+    let of_split = |dir: &Path, split: &str| -> Vec<(String, String)> {
+        files(dir)
+            .into_iter()
+            .filter(|(path, _)| path.contains(&format!("/{split}-")))
+            .collect()
+    };
+    assert_eq!(
+        of_split(both.path(), "train"),
+        of_split(train.path(), "train")
+    );
+    assert_eq!(of_split(both.path(), "test"), of_split(test.path(), "test"));
+    assert_eq!(of_split(both.path(), "train").len(), 4);
+    // Per level: the candidates behind the train rows and those behind the test rows are
+    // disjoint pieces of one stream that together cover nearly all of its start.
+    for family_level in ["deduction/level-6", "induction/level-10"] {
+        let candidates = |split: &str| -> HashSet<u64> {
+            shards(&both.path().join(family_level))
+                .into_iter()
+                .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(split))
+                .flat_map(|p| {
+                    let rows = triad::dataset::shard::read_rows(&p).unwrap();
+                    rows.map(|row| row.unwrap().candidate).collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let (train, test) = (candidates("train"), candidates("test"));
+        assert_eq!((train.len(), test.len()), (60, 20), "{family_level}");
+        assert!(train.is_disjoint(&test), "{family_level}");
+        let span = train.iter().chain(&test).max().unwrap() + 1;
+        assert!(
+            span <= 100,
+            "{family_level}: 80 rows from the first {span} candidates"
+        );
+    }
+}
+
 #[test]
 fn ids_are_unique_and_splits_disjoint_even_across_seeds() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

@@ -6,7 +6,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use triad::dataset::shard::read_batches;
 use triad::generators::families::deduction::{Deduction, DeductionInstance, variable_names};
 use triad::generators::rng::Draw;
-use triad::generators::{Family, ItemCoords, PromptStyle, Split};
+use triad::generators::{Family, ItemCoords, PromptStyle};
 use triad::reward::{self, Preset};
 
 use crate::util::paper_data;
@@ -161,7 +161,6 @@ fn generated_levels_match_the_paper_distribution() {
                     seed: 5,
                     family: "deduction",
                     level,
-                    split: Split::Train,
                     index,
                 };
                 Deduction

@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group};
-use triad::generators::{GenOptions, ItemCoords, PromptStyle, Split, registry};
+use triad::generators::{GenOptions, ItemCoords, PromptStyle, registry};
 
 fn generation(c: &mut Criterion) {
     for family in registry::FAMILIES {
@@ -25,7 +25,6 @@ fn generation(c: &mut Criterion) {
                         seed: 1,
                         family: family.name(),
                         level,
-                        split: Split::Train,
                         index,
                     };
                     black_box(

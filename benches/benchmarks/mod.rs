@@ -4,7 +4,7 @@ pub mod generate;
 pub mod score;
 pub mod shards;
 
-use triad::generators::{DynFamily, GenOptions, Item, ItemCoords, PromptStyle, Split};
+use triad::generators::{DynFamily, GenOptions, Item, ItemCoords, PromptStyle};
 
 /// The train items of a family and level for a seed, in stream order (rejected candidates skipped),
 /// each with its candidate index.
@@ -18,7 +18,6 @@ pub fn items(
             seed,
             family: family.name(),
             level,
-            split: Split::Train,
             index,
         };
         family

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use triad_generators::families::deduction::{Deduction, DeductionInstance};
 use triad_generators::rng::Draw;
-use triad_generators::{Family, ItemCoords, Split};
+use triad_generators::{Family, ItemCoords};
 
 fn main() {
     let items: u64 = std::env::args()
@@ -25,7 +25,6 @@ fn main() {
                 seed: 1,
                 family: "deduction",
                 level,
-                split: Split::Train,
                 index,
             };
             let mut draw = Draw::for_item(&coords);

@@ -104,9 +104,8 @@ pub struct ItemCoords {
     pub family: &'static str,
     /// The level (1–5 paper-compatible, 6–10 extended).
     pub level: u8,
-    /// The split the candidate is drawn for.
-    pub split: Split,
-    /// The candidate's index in its (seed, family, level, split) stream.
+    /// The candidate's index in its (seed, family, level) stream. The stream serves both splits:
+    /// a candidate belongs to the split its content hash picks ([`Item::split`]).
     pub index: u64,
 }
 
@@ -284,6 +283,12 @@ impl Item {
     pub fn id(&self) -> String {
         format!("{:032x}", self.key)
     }
+
+    /// The split that owns this content ([`crate::rng::split_of_key`] of the id): train and test
+    /// never share an item.
+    pub fn split(&self) -> Split {
+        split_of_key(self.key)
+    }
 }
 
 /// Prove an item's label with its family's Z3 certification.
@@ -324,13 +329,26 @@ pub trait DynFamily: Send + Sync {
     /// Read and validate the family's options from a JSON object (keys it does not know refused,
     /// keys left out defaulted where the struct allows).
     fn options_from_json(&self, json: &serde_json::Value) -> Result<FamilyOptions, String>;
-    /// Make the candidate at `coords`: `Ok(None)` when rejected, or when its content belongs to
-    /// the other split (the content space is partitioned between splits by hash).
+    /// Make the candidate at `coords`: `Ok(None)` when rejected. It belongs to the split its
+    /// content picks ([`Item::split`]; the content space is partitioned between splits by hash),
+    /// so one stream of candidates feeds both splits and none is made only to be dropped.
     fn candidate(
         &self,
         coords: &ItemCoords,
         options: &GenOptions,
         style: PromptStyle,
+    ) -> Result<Option<Item>, GenError> {
+        self.candidate_in(coords, options, style, None)
+    }
+    /// [`DynFamily::candidate`] for a caller that wants one split only (`Some(split)`): a
+    /// candidate of the other split comes back `Ok(None)` as soon as its content is known, before
+    /// its prompt, label and trace are made.
+    fn candidate_in(
+        &self,
+        coords: &ItemCoords,
+        options: &GenOptions,
+        style: PromptStyle,
+        split: Option<Split>,
     ) -> Result<Option<Item>, GenError>;
     /// Judge an answer against a label's instance JSON.
     fn judge_json(&self, instance: &str, answer: &str) -> Result<Verdict, InstanceError>;
@@ -452,11 +470,12 @@ impl<F: Family> DynFamily for F {
         FamilyOptions::new(Family::name(self), typed)
     }
 
-    fn candidate(
+    fn candidate_in(
         &self,
         coords: &ItemCoords,
         options: &GenOptions,
         style: PromptStyle,
+        split: Option<Split>,
     ) -> Result<Option<Item>, GenError> {
         let levels = Family::levels(self);
         if !levels.contains(&coords.level) {
@@ -484,7 +503,7 @@ impl<F: Family> DynFamily for F {
             return Ok(None);
         };
         let key = content_key(Family::name(self), &self.canonical(&instance));
-        if split_of_key(key) != coords.split {
+        if split.is_some_and(|wanted| split_of_key(key) != wanted) {
             return Ok(None);
         }
         let prompt = self.render(&instance, style);

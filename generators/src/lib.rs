@@ -9,7 +9,7 @@
 //! use triad_generators::{registry, GenOptions, ItemCoords, PromptStyle, Split, Verdict};
 //!
 //! let deduction = registry::family("deduction").unwrap();
-//! let coords = ItemCoords { seed: 7, family: "deduction", level: 1, split: Split::Train, index: 0 };
+//! let coords = ItemCoords { seed: 7, family: "deduction", level: 1, index: 0 };
 //! let item = deduction.candidate(&coords, &GenOptions::default(), PromptStyle::Chat).unwrap().unwrap();
 //! let label = triad_generators::Label::parse(&item.label).unwrap();
 //! assert_eq!(label.judge(&item.answer), Verdict::Correct);
@@ -39,11 +39,13 @@ pub use label::{LABEL_VERSION, Label, LabelError};
 pub use options::{FamilyOptions, NoOptions, OptionDoc, OptionSet, OptionsError, parse_value};
 
 /// Revision of what the generators make from given coordinates. Bumped whenever some family's
-/// items for the same (seed, family, level, split, index) change, so that resuming a dataset never
+/// items for the same (seed, family, level, index) change, so that resuming a dataset never
 /// joins shards of two revisions (it is part of every stream's configuration hash).
 ///
 /// 2: induction levels 3–5 refuse sequences a lower level's rules already explain.
 /// 3: induction items are determined under every rule class the dataset teaches (floor division
 ///    at every level 1–5; levels 6–8 against all of 6–10's classes), and chat prompts state the
 ///    class.
-pub const OUTPUT_REVISION: u32 = 3;
+/// 4: one candidate stream per (family, level) feeds both splits (the split left the item seed;
+///    each candidate goes to the split its content picks), so rows differ from revision 3's.
+pub const OUTPUT_REVISION: u32 = 4;

@@ -1,7 +1,8 @@
 //! Seed derivation and the few random draws the families need.
 //!
-//! Every item's RNG is seeded by SHA-256 over its coordinates (master seed, family, level, split,
-//! index), so an item is a pure function of where it sits: thread count, shard count and resumes
+//! Every item's RNG is seeded by SHA-256 over its coordinates (master seed, family, level,
+//! index): one candidate stream per (family, level) serves both splits, each candidate going to the
+//! split its content hash picks ([`split_of_key`]), so an item is a pure function of where it sits: thread count, shard count and resumes
 //! cannot change it, and seed `s` item `i + 1` is unrelated to seed `s + 1` item `i` (the
 //! `Random(seed + idx)` overlap that reasoning-gym has). The draws are written here on top of the
 //! raw ChaCha stream rather than taken from `rand`'s distributions, whose value stability is not
@@ -23,12 +24,11 @@ impl Draw {
     /// The RNG of the item at `coords`.
     pub fn for_item(coords: &ItemCoords) -> Draw {
         let mut hasher = Sha256::new();
-        hasher.update(b"triad/item/v1\0");
+        // v2: the split left the coordinates (candidates are routed to a split by content).
+        hasher.update(b"triad/item/v2\0");
         hasher.update(coords.seed.to_le_bytes());
         hasher.update(coords.family.as_bytes());
         hasher.update([0, coords.level]);
-        hasher.update(coords.split.name().as_bytes());
-        hasher.update([0]);
         hasher.update(coords.index.to_le_bytes());
         Draw::from_seed_bytes(hasher.finalize().into())
     }
@@ -123,7 +123,6 @@ mod tests {
             seed,
             family: "deduction",
             level: 1,
-            split: Split::Train,
             index,
         }
     }
@@ -143,7 +142,13 @@ mod tests {
     fn coordinates_all_matter() {
         let base = coords(1, 1);
         let mut other = base.clone();
-        other.split = Split::Test;
+        other.index = 2;
+        assert_ne!(
+            Draw::for_item(&base).next_u64(),
+            Draw::for_item(&other).next_u64()
+        );
+        let mut other = base.clone();
+        other.family = "induction";
         assert_ne!(
             Draw::for_item(&base).next_u64(),
             Draw::for_item(&other).next_u64()

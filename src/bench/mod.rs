@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use triad_generators::{
-    DynFamily, GenOptions, Item, ItemCoords, PromptStyle, Split, certify_item, registry,
+    DynFamily, GenOptions, Item, ItemCoords, PromptStyle, certify_item, registry,
 };
 
 use crate::dataset::{self, GenerateConfig};
@@ -152,7 +152,6 @@ fn coords(family: &'static dyn DynFamily, level: u8, seed: u64, index: u64) -> I
         seed,
         family: family.name(),
         level,
-        split: Split::Train,
         index,
     }
 }

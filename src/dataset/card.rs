@@ -179,7 +179,7 @@ pub fn write(
     }
     text.push_str(
         "\n## Guarantees\n\n\
-         - Every item's RNG is seeded by a hash of (seed, family, level, split, index): rows do not depend on \
+         - Every item's RNG is seeded by a hash of (seed, family, level, index), one candidate stream per level feeding both splits: rows do not depend on \
          thread or shard count, and adjacent seeds do not produce shifted copies.\n\
          - `id` is a canonical content hash. No two rows share an id, and train and test are disjoint by \
          construction: the content space is split between them by hash.\n\

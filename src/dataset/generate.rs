@@ -1,12 +1,13 @@
 //! Generating a dataset: deterministic, parallel, deduplicated, resumable.
 //!
-//! Each (family, level, split) is a *stream*: candidate `j` is a pure function of
-//! (seed, family, level, split, j) — its RNG is a hash of those coordinates. The stream keeps, in
-//! candidate order, every candidate whose content is new; shards cut that sequence into pieces of
-//! `--shard-rows`. So the rows depend on nothing but the configuration: candidates are computed in
-//! parallel batches with rayon, but accepted strictly in order, and the thread count, batch size
-//! and shard boundaries cannot change a byte. Train and test never share content because the
-//! content space is partitioned between them by hash (see `triad_generators::rng::split_of_key`).
+//! Each (family, level) has one candidate stream: candidate `j` is a pure function of
+//! (seed, family, level, j) — its RNG is a hash of those coordinates — and belongs to the split
+//! its content hash picks (`triad_generators::rng::split_of_key`), so train and test never share
+//! content and no candidate is made only to be dropped. Each (family, level, split) *stream* keeps,
+//! in candidate order, every candidate of its split whose content is new; shards cut that sequence
+//! into pieces of `--shard-rows`. So the rows depend on nothing but the configuration: candidates
+//! are computed in parallel batches with rayon, but accepted strictly in order, and the thread
+//! count, batch size, shard boundaries and the other split's size cannot change a byte.
 //!
 //! Resuming: a finished shard carries the configuration hash and the stream position after it in
 //! its footer. Running the same command again re-reads finished shards (their ids rebuild the
@@ -57,7 +58,7 @@ pub struct GenerateConfig {
     pub options: GenOptions,
     /// Replace shards of another configuration instead of refusing.
     pub overwrite: bool,
-    /// Fan-out: `(index, count)` — this worker generates every `count`-th stream starting at
+    /// Fan-out: `(index, count)` — this worker generates every `count`-th (family, level) starting at
     /// `index` and writes a partial manifest; `triad manifest merge` joins the workers' manifests.
     pub worker: Option<(u64, u64)>,
     /// The licence the dataset card declares ([`DEFAULT_LICENSE`](super::manifest::DEFAULT_LICENSE)
@@ -172,9 +173,19 @@ pub(crate) fn stream_config_hash(
     split: Split,
     requested: u64,
 ) -> String {
+    let stream = (family, level, split, requested);
+    stream_config_hash_at(key, stream, triad_generators::OUTPUT_REVISION)
+}
+
+/// [`stream_config_hash`] as generators of `revision` stamp it.
+fn stream_config_hash_at(
+    key: &StreamKey,
+    (family, level, split, requested): (&str, u8, Split, u64),
+    revision: u32,
+) -> String {
     let mut description = serde_json::json!({
         "format_version": FORMAT_VERSION,
-        "generators": triad_generators::OUTPUT_REVISION,
+        "generators": revision,
         "seed": key.seed,
         "style": key.style,
         "shard_rows": key.shard_rows,
@@ -251,72 +262,135 @@ impl Hasher for Fingerprint {
     }
 }
 
-/// The candidate stream of one (family, level, split), accepting new content in order.
-struct Cursor<'a> {
+/// One stream of a level being written: its candidates (taken from the level's shared candidate
+/// stream, in order, keeping those of its split with new content), its shard being filled, and
+/// the shards it has finished or reused.
+struct Stream<'a> {
     spec: &'a StreamSpec<'a>,
-    next_candidate: u64,
-    /// The candidate after the last one handed out: where a shard ending here resumes.
+    config_hash: String,
+    seen: SeenSet,
+    /// The next candidate of the level's stream this one has not looked at.
+    next: u64,
+    /// The candidate after the last one handed to a shard: where a shard ending here resumes.
     accepted_up_to: u64,
+    /// Accepted, not yet written.
     pending: VecDeque<(u64, Item)>,
     misses: u64,
     exhausted: bool,
-    batch: u64,
+    /// The shard being filled (`None` before its first chunk: an empty shard is never written).
+    file: Option<shard::ShardFile>,
+    shard_index: u64,
+    rows_in_shard: u64,
+    /// Rows in finished shards.
+    rows_written: u64,
+    shards: Vec<ShardEntry>,
+    /// Every shard is finished (or the stream ended short).
+    done: bool,
 }
 
-impl<'a> Cursor<'a> {
-    fn new(spec: &'a StreamSpec<'a>) -> Cursor<'a> {
-        let batch = (16 * rayon::current_num_threads() as u64).max(64);
-        Cursor {
+impl<'a> Stream<'a> {
+    fn new(spec: &'a StreamSpec<'a>) -> Stream<'a> {
+        Stream {
             spec,
-            next_candidate: 0,
+            config_hash: spec.config_hash(),
+            seen: SeenSet::default(),
+            next: 0,
             accepted_up_to: 0,
             pending: VecDeque::new(),
             misses: 0,
             exhausted: false,
-            batch,
+            file: None,
+            shard_index: 0,
+            rows_in_shard: 0,
+            rows_written: 0,
+            shards: Vec::new(),
+            done: false,
         }
     }
 
-    /// Continue from a finished shard: drop anything computed ahead of it, and forget the dropped
-    /// items' content so they count as new when the stream reaches them again.
-    fn reset(&mut self, next_candidate: u64, seen: &mut SeenSet) {
-        self.next_candidate = next_candidate;
-        self.accepted_up_to = next_candidate;
-        for (_, item) in self.pending.drain(..) {
-            seen.remove(item.key);
-        }
-        self.misses = 0;
-        self.exhausted = false;
+    /// Rows the shard being filled is to hold.
+    fn shard_want(&self) -> u64 {
+        self.spec
+            .config
+            .shard_rows
+            .min(self.spec.requested - self.rows_written)
     }
 
-    fn coords(&self, index: u64) -> ItemCoords {
-        ItemCoords {
-            seed: self.spec.config.seed,
-            family: self.spec.family.name(),
-            level: self.spec.level,
-            split: self.spec.split,
-            index,
-        }
+    /// Whether the stream still takes candidates.
+    fn wants_candidates(&self) -> bool {
+        !self.done
+            && !self.exhausted
+            && self.rows_written + self.rows_in_shard + (self.pending.len() as u64)
+                < self.spec.requested
     }
 
-    /// Compute one batch of candidates in parallel and accept, in order, those with new content.
-    fn refill(&mut self, seen: &mut SeenSet) -> Result<(), DatasetError> {
-        let start = self.next_candidate;
-        let config = self.spec.config;
+    fn path(&self) -> PathBuf {
+        self.spec.dir().join(self.spec.shard_name(self.shard_index))
+    }
+
+    /// Move on to the next shard to write, adopting every finished shard on disk on the way (a
+    /// reused shard moves the stream to where it ended: anything computed ahead is dropped and
+    /// its content forgotten, so it counts as new when the stream reaches it again).
+    fn next_shard(&mut self, books: &mut Bookkeeping<'_>) -> Result<(), DatasetError> {
+        while self.shard_index < self.spec.num_shards() {
+            let path = self.path();
+            let relative_path = relative(&self.spec.config.out, &path);
+            let want = self.shard_want();
+            let Some(existing) = reuse_existing(
+                &path,
+                &relative_path,
+                &self.config_hash,
+                want,
+                self.spec.config.overwrite,
+                books,
+            )?
+            else {
+                return Ok(());
+            };
+            let rows = existing.ids.len() as u64;
+            let next = existing.next_candidate.unwrap_or_default();
+            for (_, item) in self.pending.drain(..) {
+                self.seen.remove(item.key);
+            }
+            for &id in &existing.ids {
+                self.seen.insert(id);
+            }
+            self.next = next;
+            self.accepted_up_to = next;
+            self.misses = 0;
+            self.exhausted = false;
+            self.rows_written += rows;
+            self.shard_index += 1;
+            books.observer.rows(rows);
+            self.shards.push(ShardEntry {
+                path: relative_path,
+                rows,
+                bytes: existing.bytes,
+                sha256: existing.sha256,
+            });
+            if rows < want {
+                // The stream ended short when that shard was made.
+                self.done = true;
+                return Ok(());
+            }
+        }
+        self.done = true;
+        Ok(())
+    }
+
+    /// Look at candidates `from..` (index, candidate) in order, accepting those of this stream's
+    /// split with new content; returns the newly accepted count.
+    fn accept(&mut self, from: u64, candidates: &[Option<Item>]) -> usize {
         let before = self.pending.len();
-        let candidates: Vec<Option<Item>> = (start..start + self.batch)
-            .into_par_iter()
-            .map(|j| {
-                self.spec
-                    .family
-                    .candidate(&self.coords(j), &config.options, config.style)
-            })
-            .collect::<Result<_, _>>()?;
-        self.next_candidate = start + self.batch;
-        for (j, candidate) in (start..).zip(candidates) {
+        let skip = self.next.saturating_sub(from) as usize;
+        for (j, candidate) in (from..).zip(candidates).skip(skip) {
+            if !self.wants_candidates() {
+                break;
+            }
+            self.next = j + 1;
             match candidate {
-                Some(item) if seen.insert(item.key) => {
-                    self.pending.push_back((j, item));
+                Some(item) if item.split() == self.spec.split && self.seen.insert(item.key) => {
+                    self.pending.push_back((j, item.clone()));
                     self.misses = 0;
                 }
                 _ => self.misses += 1,
@@ -324,38 +398,178 @@ impl<'a> Cursor<'a> {
             if self.misses >= EXHAUSTION_STREAK {
                 // Decided at this exact candidate, so the outcome cannot depend on batch size.
                 self.exhausted = true;
-                self.next_candidate = j + 1;
-                break;
             }
         }
-        if config.options.certify {
-            // Only distinct items are certified: duplicates and the other split's content never
-            // reach Z3.
-            let fresh: Vec<&Item> = self
+        self.pending.len() - before
+    }
+
+    /// Write what is pending, a chunk of [`shard::WRITE_CHUNK_ROWS`] (or the rest of the shard) at
+    /// a time, as the stream alone would: the chunks, hence the bytes, do not depend on how the
+    /// level's candidates were batched. A shard that fills is finished and recorded.
+    fn write_pending(&mut self, books: &mut Bookkeeping<'_>) -> Result<(), DatasetError> {
+        while !self.done {
+            let want = self.shard_want();
+            let chunk = (want - self.rows_in_shard).min(shard::WRITE_CHUNK_ROWS as u64);
+            let ending = self.exhausted && (self.pending.len() as u64) < chunk;
+            if (self.pending.len() as u64) < chunk && !ending {
+                return Ok(());
+            }
+            let taken: Vec<(u64, Item)> = self
                 .pending
-                .iter()
-                .skip(before)
-                .map(|(_, item)| item)
+                .drain(..chunk.min(self.pending.len() as u64) as usize)
                 .collect();
-            fresh.par_iter().try_for_each(|item| certify_item(item))?;
+            self.write_rows(taken, books)?;
+            if ending {
+                self.finish_shard(books)?;
+                self.done = true;
+            } else if self.rows_in_shard == want {
+                self.finish_shard(books)?;
+                self.next_shard(books)?;
+            }
         }
         Ok(())
     }
 
-    fn take(&mut self, want: u64, seen: &mut SeenSet) -> Result<Vec<(u64, Item)>, DatasetError> {
-        let mut out = Vec::with_capacity(want as usize);
-        while (out.len() as u64) < want {
-            if let Some(next) = self.pending.pop_front() {
-                self.accepted_up_to = next.0 + 1;
-                out.push(next);
-            } else if self.exhausted {
-                break;
-            } else {
-                self.refill(seen)?;
-            }
+    fn write_rows(
+        &mut self,
+        taken: Vec<(u64, Item)>,
+        books: &mut Bookkeeping<'_>,
+    ) -> Result<(), DatasetError> {
+        if taken.is_empty() {
+            return Ok(());
         }
-        Ok(out)
+        let first = self.rows_written + self.rows_in_shard;
+        if let Some(&(last, _)) = taken.last() {
+            self.accepted_up_to = last + 1;
+        }
+        let rows: Vec<Row> = taken
+            .into_iter()
+            .enumerate()
+            .map(|(i, (candidate, item))| Row {
+                item,
+                split: self.spec.split,
+                index: first + i as u64,
+                candidate,
+            })
+            .collect();
+        let path = self.path();
+        let writer = match &mut self.file {
+            Some(writer) => writer,
+            None => self.file.insert(shard::ShardFile::create(&path)?),
+        };
+        writer.write(&rows)?;
+        self.rows_in_shard += rows.len() as u64;
+        books.observer.rows(rows.len() as u64);
+        Ok(())
     }
+
+    /// Finish the shard being filled (if it has rows) and record it.
+    fn finish_shard(&mut self, books: &mut Bookkeeping<'_>) -> Result<(), DatasetError> {
+        let Some(file) = self.file.take() else {
+            return Ok(());
+        };
+        let metadata = [
+            (shard::META_CONFIG, self.config_hash.clone()),
+            (shard::META_NEXT_CANDIDATE, self.accepted_up_to.to_string()),
+            (shard::META_VERSION, env!("CARGO_PKG_VERSION").to_string()),
+        ];
+        let written = file.finish(&metadata)?;
+        let relative_path = relative(&self.spec.config.out, &self.path());
+        books.journal.record(&FinishedShard {
+            path: relative_path.clone(),
+            sha256: written.sha256.clone(),
+            bytes: written.bytes,
+        })?;
+        self.shards.push(ShardEntry {
+            path: relative_path,
+            rows: self.rows_in_shard,
+            bytes: written.bytes,
+            sha256: written.sha256,
+        });
+        self.rows_written += self.rows_in_shard;
+        self.rows_in_shard = 0;
+        self.shard_index += 1;
+        Ok(())
+    }
+
+    fn entry(self) -> StreamEntry {
+        StreamEntry {
+            family: self.spec.family.name().to_string(),
+            level: self.spec.level,
+            split: self.spec.split,
+            requested: self.spec.requested,
+            rows: self.rows_written,
+            candidates: self.accepted_up_to,
+            exhausted: self.rows_written < self.spec.requested,
+            config: self.config_hash,
+            shards: self.shards,
+        }
+    }
+}
+
+/// Generate (or finish) the streams of one (family, level) — train, test or both — from one
+/// candidate stream: each candidate goes to the stream of the split its content picks, so none is
+/// made only to be dropped (a test stream alone used to make four candidates per item). Each
+/// stream's rows are what it would get alone, whatever the other asks for.
+fn generate_level(
+    streams: &[StreamSpec<'_>],
+    books: &mut Bookkeeping<'_>,
+) -> Result<Vec<StreamEntry>, DatasetError> {
+    let mut states = Vec::with_capacity(streams.len());
+    for spec in streams {
+        clear_foreign(spec)?;
+        let mut stream = Stream::new(spec);
+        stream.next_shard(books)?;
+        states.push(stream);
+    }
+    let batch = (16 * rayon::current_num_threads() as u64).max(64);
+    loop {
+        let taking: Vec<usize> = (0..states.len())
+            .filter(|&s| states[s].wants_candidates())
+            .collect();
+        if taking.is_empty() {
+            break;
+        }
+        let start = taking.iter().map(|&s| states[s].next).min().unwrap_or(0);
+        // One stream left: the other split's candidates stop before their prompt and trace.
+        let only = match taking.as_slice() {
+            [s] => Some(states[*s].spec.split),
+            _ => None,
+        };
+        let spec = states[taking[0]].spec;
+        let config = spec.config;
+        let candidates: Vec<Option<Item>> = (start..start + batch)
+            .into_par_iter()
+            .map(|index| {
+                let coords = ItemCoords {
+                    seed: config.seed,
+                    family: spec.family.name(),
+                    level: spec.level,
+                    index,
+                };
+                spec.family
+                    .candidate_in(&coords, &config.options, config.style, only)
+            })
+            .collect::<Result<_, _>>()?;
+        for &s in &taking {
+            let fresh = states[s].accept(start, &candidates);
+            if config.options.certify {
+                // Only accepted items are certified: duplicates, the other split's content and
+                // what no stream takes never reach Z3.
+                let stream = &states[s];
+                let skip = stream.pending.len() - fresh;
+                let new: Vec<&Item> = stream.pending.iter().skip(skip).map(|(_, i)| i).collect();
+                new.par_iter().try_for_each(|item| certify_item(item))?;
+            }
+            states[s].write_pending(books)?;
+        }
+    }
+    for stream in states.iter_mut().filter(|s| !s.done) {
+        // Every stream has written all it took; one not done has run out of candidates.
+        stream.exhausted = true;
+        stream.write_pending(books)?;
+    }
+    Ok(states.into_iter().map(Stream::entry).collect())
 }
 
 /// Something a run did that its user should hear about.
@@ -432,8 +646,8 @@ pub fn generate_with(
         journal: Journal::open(&config.out, writer)?,
         observer,
     };
-    let specs = stream_specs(config);
-    let total: u64 = specs.iter().map(|s| s.requested).sum();
+    let levels = level_streams(config);
+    let total: u64 = levels.iter().flatten().map(|s| s.requested).sum();
     books.observer.begin(total);
     let mut manifest = Manifest::new(
         config.seed,
@@ -442,14 +656,17 @@ pub fn generate_with(
         config.shard_rows,
         &config.license,
     );
-    for spec in &specs {
-        books
-            .observer
-            .stream(spec.family.name(), spec.level, spec.split);
+    for level in &levels {
+        for spec in level {
+            books
+                .observer
+                .stream(spec.family.name(), spec.level, spec.split);
+        }
         // An exhausted stream is marked in the manifest; the CLI warns about it.
-        let entry = generate_stream(spec, &mut books)?;
-        manifest.total_rows += entry.rows;
-        manifest.streams.push(entry);
+        for entry in generate_level(level, &mut books)? {
+            manifest.total_rows += entry.rows;
+            manifest.streams.push(entry);
+        }
     }
     books.observer.end();
     if let Some((index, count)) = config.worker {
@@ -463,33 +680,39 @@ pub fn generate_with(
     Ok(manifest)
 }
 
-/// The streams to generate, in canonical order (families as given, levels, train then test);
-/// with a worker set, only that worker's round-robin share of them.
-fn stream_specs(config: &GenerateConfig) -> Vec<StreamSpec<'_>> {
-    let mut specs = Vec::new();
-    let mut skipped = 0u64;
+/// The streams to generate, grouped by (family, level) — the unit that shares a candidate
+/// stream — in canonical order (families as given, levels, train then test); with a worker set,
+/// only that worker's round-robin share of the levels.
+fn level_streams(config: &GenerateConfig) -> Vec<Vec<StreamSpec<'_>>> {
+    let mut levels = Vec::new();
+    let mut position = 0u64;
     for &family in &config.families {
         for &level in &config.levels {
-            for (split, requested) in [(Split::Train, config.train), (Split::Test, config.test)] {
-                let position = specs.len() as u64 + skipped;
-                let mine = config
-                    .worker
-                    .is_none_or(|(index, count)| position % count == index);
-                if requested > 0 && !mine {
-                    skipped += 1;
-                } else if requested > 0 {
-                    specs.push(StreamSpec {
+            let streams: Vec<StreamSpec<'_>> =
+                [(Split::Train, config.train), (Split::Test, config.test)]
+                    .into_iter()
+                    .filter(|&(_, requested)| requested > 0)
+                    .map(|(split, requested)| StreamSpec {
                         config,
                         family,
                         level,
                         split,
                         requested,
-                    });
-                }
+                    })
+                    .collect();
+            if streams.is_empty() {
+                continue;
+            }
+            let mine = config
+                .worker
+                .is_none_or(|(index, count)| position % count == index);
+            position += 1;
+            if mine {
+                levels.push(streams);
             }
         }
     }
-    specs
+    levels
 }
 
 fn relative(out: &Path, path: &Path) -> String {
@@ -526,143 +749,6 @@ fn clear_foreign(spec: &StreamSpec<'_>) -> Result<(), DatasetError> {
         }
     }
     Ok(())
-}
-
-fn generate_stream(
-    spec: &StreamSpec<'_>,
-    books: &mut Bookkeeping<'_>,
-) -> Result<StreamEntry, DatasetError> {
-    clear_foreign(spec)?;
-    let config_hash = spec.config_hash();
-    let mut seen = SeenSet::default();
-    let mut cursor = Cursor::new(spec);
-    let mut shards = Vec::new();
-    let mut rows_written = 0;
-    let mut stream_next = 0;
-    for shard_index in 0..spec.num_shards() {
-        let path = spec.dir().join(spec.shard_name(shard_index));
-        let want = spec.config.shard_rows.min(spec.requested - rows_written);
-        let relative_path = relative(&spec.config.out, &path);
-        if let Some(existing) = reuse_existing(
-            &path,
-            &relative_path,
-            &config_hash,
-            want,
-            spec.config.overwrite,
-            books,
-        )? {
-            let rows = existing.ids.len() as u64;
-            stream_next = existing.next_candidate.unwrap_or_default();
-            cursor.reset(stream_next, &mut seen);
-            for &id in &existing.ids {
-                seen.insert(id);
-            }
-            rows_written += rows;
-            books.observer.rows(rows);
-            shards.push(ShardEntry {
-                path: relative_path,
-                rows,
-                bytes: existing.bytes,
-                sha256: existing.sha256,
-            });
-            if rows < want {
-                break;
-            }
-            continue;
-        }
-        let Some((written, rows)) = write_shard(
-            &path,
-            &mut cursor,
-            &mut seen,
-            want,
-            rows_written,
-            &config_hash,
-        )?
-        else {
-            break;
-        };
-        books.journal.record(&FinishedShard {
-            path: relative_path.clone(),
-            sha256: written.sha256.clone(),
-            bytes: written.bytes,
-        })?;
-        stream_next = cursor.accepted_up_to;
-        rows_written += rows;
-        books.observer.rows(rows);
-        shards.push(ShardEntry {
-            path: relative_path,
-            rows,
-            bytes: written.bytes,
-            sha256: written.sha256,
-        });
-        if rows < want {
-            break;
-        }
-    }
-    Ok(StreamEntry {
-        family: spec.family.name().to_string(),
-        level: spec.level,
-        split: spec.split,
-        requested: spec.requested,
-        rows: rows_written,
-        candidates: stream_next,
-        exhausted: rows_written < spec.requested,
-        config: config_hash,
-        shards,
-    })
-}
-
-/// Stream up to `want` rows of the cursor into the shard at `path`, a chunk at a time, so memory
-/// holds one chunk and one row group, never the whole shard. `None` when the stream had nothing
-/// left (no file is written).
-fn write_shard(
-    path: &Path,
-    cursor: &mut Cursor<'_>,
-    seen: &mut SeenSet,
-    want: u64,
-    first_index: u64,
-    config_hash: &str,
-) -> Result<Option<(shard::WrittenShard, u64)>, DatasetError> {
-    let mut file: Option<shard::ShardFile> = None;
-    let mut rows_in_shard = 0u64;
-    while rows_in_shard < want {
-        let chunk = (want - rows_in_shard).min(shard::WRITE_CHUNK_ROWS as u64);
-        let taken = cursor.take(chunk, seen)?;
-        if taken.is_empty() {
-            break;
-        }
-        let rows: Vec<Row> = taken
-            .into_iter()
-            .enumerate()
-            .map(|(i, (candidate, item))| Row {
-                item,
-                split: cursor.spec.split,
-                index: first_index + rows_in_shard + i as u64,
-                candidate,
-            })
-            .collect();
-        let writer = match &mut file {
-            Some(writer) => writer,
-            None => file.insert(shard::ShardFile::create(path)?),
-        };
-        writer.write(&rows)?;
-        rows_in_shard += rows.len() as u64;
-        if (rows.len() as u64) < chunk {
-            break;
-        }
-    }
-    let Some(file) = file else {
-        return Ok(None);
-    };
-    let metadata = [
-        (shard::META_CONFIG, config_hash.to_string()),
-        (
-            shard::META_NEXT_CANDIDATE,
-            cursor.accepted_up_to.to_string(),
-        ),
-        (shard::META_VERSION, env!("CARGO_PKG_VERSION").to_string()),
-    ];
-    Ok(Some((file.finish(&metadata)?, rows_in_shard)))
 }
 
 /// A finished shard of this configuration is re-used; one of another configuration is refused
@@ -787,16 +873,18 @@ mod tests {
             options: triad_generators::OptionSet::default(),
             shard_rows: 25,
         };
+        // Stamped by generators revision 3, the one of the redesign.
+        let stream = |requested| ("deduction", 1, triad_generators::Split::Train, requested);
         let hash = |key: &super::StreamKey, requested| {
-            super::stream_config_hash(
-                key,
-                "deduction",
-                1,
-                triad_generators::Split::Train,
-                requested,
-            )
+            super::stream_config_hash_at(key, stream(requested), 3)
         };
         assert_eq!(hash(&key, 40), "a20c0df627ec4dcfdf10bfa7e9a32849");
+        // A revision bump changes every stream's hash, so a resume never adopts older shards.
+        let (family, level, split, requested) = stream(40);
+        assert_ne!(
+            super::stream_config_hash(&key, family, level, split, requested),
+            hash(&key, 40)
+        );
         // `… --train 60 --test 20 --unsat-ratio 0.3 --abduction-mode mixed --prompt-style paper`.
         key.style = triad_generators::PromptStyle::Paper;
         key.shard_rows = 10_000;

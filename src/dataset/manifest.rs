@@ -215,8 +215,8 @@ impl Manifest {
     }
 
     /// Join the partial manifests of `count` workers into the manifest a single run writes.
-    /// Worker `w` generated streams `w, w + count, …` of the canonical order, so interleaving their
-    /// lists restores it.
+    /// Worker `w` generated the (family, level)s `w, w + count, …` of the canonical order (each
+    /// with its train and test streams), so interleaving their lists level by level restores it.
     pub fn merge(dir: &Path, count: u64) -> Result<Manifest, DatasetError> {
         let mut parts = Vec::new();
         for index in 0..count {
@@ -256,10 +256,19 @@ impl Manifest {
             total_rows: 0,
             ..first
         };
-        let longest = parts.iter().map(|p| p.streams.len()).max().unwrap_or(0);
+        // A worker's unit is a (family, level): its train and test streams share candidates.
+        let levels: Vec<Vec<&[StreamEntry]>> = parts
+            .iter()
+            .map(|p| {
+                p.streams
+                    .chunk_by(|a, b| (&a.family, a.level) == (&b.family, b.level))
+                    .collect()
+            })
+            .collect();
+        let longest = levels.iter().map(Vec::len).max().unwrap_or(0);
         for k in 0..longest {
-            for part in &parts {
-                if let Some(stream) = part.streams.get(k) {
+            for part in &levels {
+                for stream in part.get(k).copied().unwrap_or_default() {
                     merged.total_rows += stream.rows;
                     merged.streams.push(stream.clone());
                 }

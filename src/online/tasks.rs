@@ -1,7 +1,8 @@
 //! Tasks made on demand: the rows a dataset would hold, generated when asked for.
 //!
-//! Candidate `j` of a (seed, family, level, split) stream is a pure function of those
-//! coordinates, the family options and the prompt style, so the task made for it here is the
+//! Candidate `j` of a (seed, family, level) stream is a pure function of those coordinates, the
+//! family options and the prompt style, and belongs to the split its content picks; a split's
+//! stream keeps the candidates of its split, so the task made for it here is the
 //! row a `triad generate` dataset of the same settings holds for candidate `j`, column for
 //! column (`extra_info.candidate` = `j`), except `extra_info.index`: a dataset numbers its rows
 //! after dropping repeated content, which an open-ended stream cannot know, so an online row's
@@ -55,7 +56,6 @@ impl Stream {
             seed: self.seed,
             family: self.family.name(),
             level: self.level,
-            split: self.split,
             index,
         }
     }
@@ -105,7 +105,7 @@ pub fn draw(
             .map(|j| {
                 stream
                     .family
-                    .candidate(&stream.coords(j), options, stream.style)
+                    .candidate_in(&stream.coords(j), options, stream.style, Some(stream.split))
                     .map(|item| (j, item))
             })
             .collect::<Result<_, _>>()?;

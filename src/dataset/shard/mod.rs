@@ -38,7 +38,6 @@ mod tests {
                     seed: 7,
                     family: "deduction",
                     level: 2,
-                    split: Split::Train,
                     index,
                 };
                 let item = family

@@ -2,14 +2,13 @@ use super::determinacy::{fit_determinacy, predictions};
 use super::levels::{PAPER_BOUND, explained_below};
 use super::rules::Fit;
 use super::*;
-use crate::family::{ItemCoords, Split};
+use crate::family::ItemCoords;
 
 fn instance(level: u8, index: u64) -> InductionInstance {
     let coords = ItemCoords {
         seed: 13,
         family: "induction",
         level,
-        split: Split::Train,
         index,
     };
     Induction
@@ -148,7 +147,7 @@ fn cyclic_levels_are_not_explained_by_a_lower_level() {
 /// levels 6–10 the union of 6–10's classes predicts exactly the stored answer.
 #[test]
 fn no_item_has_a_second_answer_under_the_union_class() {
-    use crate::family::{DynFamily, ItemCoords, Split};
+    use crate::family::{DynFamily, ItemCoords};
     for level in 1..=10u8 {
         let mut seen = 0;
         for index in 0..400 {
@@ -156,7 +155,6 @@ fn no_item_has_a_second_answer_under_the_union_class() {
                 seed: 11,
                 family: "induction",
                 level,
-                split: Split::Test,
                 index,
             };
             let Some(item) = Induction
