@@ -105,8 +105,8 @@ pub struct LevelFigures {
     pub family: String,
     /// Level.
     pub level: u8,
-    /// Items/s generated (candidates drawn, rejections and the other split's items included
-    /// in the cost), one thread.
+    /// Items/s generated (candidates drawn, rejections included in the cost; an item of either
+    /// split counts, since one candidate stream feeds both), one thread.
     pub generate_1t: f64,
     /// Same, all threads.
     pub generate_nt: f64,

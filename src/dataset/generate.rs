@@ -735,7 +735,7 @@ fn clear_foreign(spec: &StreamSpec<'_>) -> Result<(), DatasetError> {
     let prefix = format!("{}-", spec.split);
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        // Only this split's: another worker may be writing the other split of this level.
+        // Only this split's: the other split's stream of this level is being written alongside.
         if name.starts_with(&format!(".{}-", spec.split)) && name.contains(".parquet.tmp-") {
             // A write interrupted by a crash: never a finished shard, safe to drop.
             std::fs::remove_file(entry.path()).map_err(|e| DatasetError::io(&entry.path(), e))?;

@@ -310,8 +310,9 @@ fn the_sat_core_theory_answers_as_z3_does() {
 }
 
 /// Compare the SAT core's theory with Z3's on `items` generated items of every level and both
-/// modes: consistency, entailment of every atom and its canonical countermodel, from no facts and
-/// (explanation mode) from each hypothesis alone and each minimal explanation. Returns the number
+/// modes: consistency and entailment of every atom, and the canonical countermodel of each goal
+/// and the observation, from no facts and (explanation mode) from each hypothesis alone and each
+/// minimal explanation. Returns the number
 /// of questions compared.
 fn core_agrees_with_z3_on_generated_items(items: u64) -> usize {
     let mut compared = 0;
@@ -328,6 +329,14 @@ fn core_agrees_with_z3_on_generated_items(items: u64) -> usize {
                         .iter()
                         .map(|e| e.iter().map(name).collect()),
                 );
+                // Countermodels (the costly question) for what the traces ask about: the goals
+                // and the observation; entailment for every atom.
+                let asked: Vec<usize> = inst
+                    .goals
+                    .iter()
+                    .chain(&inst.observation)
+                    .map(name)
+                    .collect();
                 let n = atoms.names().len();
                 solver::with_theory(n, &premises, &known, |fast| {
                     solver::with_z3_theory(n, &premises, &known, |z3| {
@@ -340,6 +349,9 @@ fn core_agrees_with_z3_on_generated_items(items: u64) -> usize {
                                     z3.entails(facts, goal),
                                     "{at} goal {goal}"
                                 );
+                                compared += 1;
+                            }
+                            for &goal in &asked {
                                 assert_eq!(
                                     fast.countermodel(facts, goal),
                                     z3.countermodel(facts, goal),
@@ -360,10 +372,10 @@ fn core_agrees_with_z3_on_generated_items(items: u64) -> usize {
 /// Z3 does (a few items per level here; thousands in the ignored test below).
 #[test]
 fn the_sat_core_answers_as_z3_does_on_generated_items() {
-    assert!(core_agrees_with_z3_on_generated_items(6) > 2_000);
+    assert!(core_agrees_with_z3_on_generated_items(3) > 1_000);
 }
 
-/// `cargo test --release -p triad-generators -- --ignored abduction` (about 10 minutes): 1,000
+/// `cargo test --release -p triad-generators -- --ignored thousands_of_generated` (14.5 minutes here): 1,000
 /// items per level and mode.
 #[test]
 #[ignore]
