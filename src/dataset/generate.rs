@@ -380,20 +380,23 @@ impl<'a> Stream<'a> {
 
     /// Look at candidates `from..` (index, candidate) in order, accepting those of this stream's
     /// split with new content; returns the newly accepted count.
-    fn accept(&mut self, from: u64, candidates: &[Option<Item>]) -> usize {
+    /// An accepted item is moved out of `candidates` (each belongs to one split only).
+    fn accept(&mut self, from: u64, candidates: &mut [Option<Item>]) -> usize {
         let before = self.pending.len();
         let skip = self.next.saturating_sub(from) as usize;
-        for (j, candidate) in (from..).zip(candidates).skip(skip) {
+        let split = self.spec.split;
+        for (j, candidate) in (from..).zip(candidates.iter_mut()).skip(skip) {
             if !self.wants_candidates() {
                 break;
             }
             self.next = j + 1;
-            match candidate {
-                Some(item) if item.split() == self.spec.split && self.seen.insert(item.key) => {
-                    self.pending.push_back((j, item.clone()));
+            let seen = &mut self.seen;
+            match candidate.take_if(|item| item.split() == split && seen.insert(item.key)) {
+                Some(item) => {
+                    self.pending.push_back((j, item));
                     self.misses = 0;
                 }
-                _ => self.misses += 1,
+                None => self.misses += 1,
             }
             if self.misses >= EXHAUSTION_STREAK {
                 // Decided at this exact candidate, so the outcome cannot depend on batch size.
@@ -538,7 +541,7 @@ fn generate_level(
         };
         let spec = states[taking[0]].spec;
         let config = spec.config;
-        let candidates: Vec<Option<Item>> = (start..start + batch)
+        let mut candidates: Vec<Option<Item>> = (start..start + batch)
             .into_par_iter()
             .map(|index| {
                 let coords = ItemCoords {
@@ -552,7 +555,7 @@ fn generate_level(
             })
             .collect::<Result<_, _>>()?;
         for &s in &taking {
-            let fresh = states[s].accept(start, &candidates);
+            let fresh = states[s].accept(start, &mut candidates);
             if config.options.certify {
                 // Only accepted items are certified: duplicates, the other split's content and
                 // what no stream takes never reach Z3.
