@@ -48,4 +48,6 @@ pub use options::{FamilyOptions, NoOptions, OptionDoc, OptionSet, OptionsError, 
 ///    class.
 /// 4: one candidate stream per (family, level) feeds both splits (the split left the item seed;
 ///    each candidate goes to the split its content picks), so rows differ from revision 3's.
-pub const OUTPUT_REVISION: u32 = 4;
+/// 5: explanation-mode abduction items whose observation follows only by cases carry a proof by
+///    cases as their trace (they had none).
+pub const OUTPUT_REVISION: u32 = 5;

@@ -382,3 +382,98 @@ fn the_sat_core_answers_as_z3_does_on_generated_items() {
 fn the_sat_core_answers_as_z3_does_on_thousands_of_generated_items() {
     assert!(core_agrees_with_z3_on_generated_items(1_000) > 300_000);
 }
+
+fn explanation_instance(premises: &[&str], hypotheses: &[&str]) -> AbductionInstance {
+    AbductionInstance {
+        mode: Mode::Explanation,
+        premises: premises.iter().map(|p| p.to_string()).collect(),
+        known: vec!["Z".into()],
+        goals: vec![],
+        reachable: vec![],
+        observation: Some("O".into()),
+        hypotheses: hypotheses.iter().map(|h| h.to_string()).collect(),
+        explanations: vec![vec!["H".into()]],
+    }
+}
+
+/// An observation that follows from the hypothesis only by cases (through `NOT K`, which the
+/// forward chain leaves open) gets a proof by cases, which the checker follows case by case.
+#[test]
+fn an_observation_that_follows_by_cases_has_a_proof_by_cases() {
+    let inst = explanation_instance(
+        &["(K) => O", "((H AND (NOT K))) => M", "(M) => O", "(W) => Z"],
+        &["H", "G"],
+    );
+    Abduction.certify(&inst).unwrap();
+    let trace = Abduction.trace(&inst);
+    let lines: Vec<&str> = trace.lines().collect();
+    assert_eq!(
+        lines[..7],
+        [
+            "Suppose H.",
+            "Case K is true:",
+            "  By premise 1, (K) => O: O holds.",
+            "Case K is false:",
+            "  By premise 2, ((H AND (NOT K))) => M: M holds.",
+            "  By premise 3, (M) => O: O holds.",
+            "O holds in every case, so they explain it.",
+        ],
+        "{trace}"
+    );
+    assert_eq!(Abduction.check_trace(&inst, &trace), Ok(()));
+    let refused = |text: String| {
+        let verdict = Abduction.check_trace(&inst, &text);
+        assert!(verdict.is_err(), "passed:\n{text}");
+    };
+    // A case left out, a case that does not reach O, a split on a decided atom, a wrong value.
+    refused(trace.replace("Case K is false:\n  By premise 2, ((H AND (NOT K))) => M: M holds.\n  By premise 3, (M) => O: O holds.\n", ""));
+    refused(trace.replace("  By premise 3, (M) => O: O holds.\n", ""));
+    refused(trace.replace("Case K is", "Case H is"));
+    refused(trace.replace("Case K is false:", "Case K is true:"));
+    // Unindented case lines do not belong to the case.
+    refused(trace.replace("  By premise 1", "By premise 1"));
+}
+
+/// Supposing the observation false can refute itself: a proof by contradiction.
+#[test]
+fn a_supposition_refuted_by_the_chain_closes_its_case() {
+    let inst = explanation_instance(
+        &["((H AND (NOT O))) => Q", "(Q) => O", "(W) => Z"],
+        &["H", "G"],
+    );
+    Abduction.certify(&inst).unwrap();
+    let trace = Abduction.trace(&inst);
+    let lines: Vec<&str> = trace.lines().collect();
+    assert_eq!(
+        lines[..6],
+        [
+            "Suppose H.",
+            "Case O is true:",
+            "  O holds in this case.",
+            "Case O is false:",
+            "  By premise 1, ((H AND (NOT O))) => Q: Q holds.",
+            "  By premise 2, (Q) => O: O holds, but this case has O false.",
+        ],
+        "{trace}"
+    );
+    assert_eq!(Abduction.check_trace(&inst, &trace), Ok(()));
+    let claimed = trace.replace(", but this case has O false.", ".");
+    assert!(Abduction.check_trace(&inst, &claimed).is_err());
+}
+
+/// A hostile trace nesting cases without end is refused at the depth bound (no deep recursion),
+/// and quickly.
+#[test]
+fn cases_nest_at_most_the_bound() {
+    let inst = explanation_instance(
+        &["(K) => O", "((H AND (NOT K))) => M", "(M) => O", "(W) => Z"],
+        &["H", "G"],
+    );
+    let mut text = String::from("Suppose H.\n");
+    for depth in 0..100_000 {
+        text.push_str(&"  ".repeat(depth.min(20)));
+        text.push_str("Case K is true:\n");
+    }
+    let verdict = Abduction.check_trace(&inst, &text);
+    assert!(verdict.is_err(), "{verdict:?}");
+}

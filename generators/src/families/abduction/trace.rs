@@ -7,22 +7,31 @@
 //! premise and known atom holds and the goal is false), which also shows where its chain breaks.
 //!
 //! Explanation: the chosen hypotheses supposed, the chain to the observation, and for each chosen
-//! hypothesis a countermodel without it — why the set is minimal.
+//! hypothesis a countermodel without it — why the set is minimal. Where the observation follows
+//! only by cases (a body negates an atom the chain leaves open), a proof by cases follows the
+//! chain: `Case K is true:` and `Case K is false:`, each indented block a chain under that
+//! supposition ending where it derives the observation or refutes the case (`… K holds, but this
+//! case has K false.`), or a further split; at most [`MAX_CASE_DEPTH`] cases deep.
 
 use super::expr::{Atoms, Expr, Premise};
 use super::{AbductionInstance, Mode, parse_all, solver};
 
 /// Three-valued truth of a body given the derived atoms (true) and nothing else (unknown).
 fn holds(e: &Expr, derived: &[bool]) -> Option<bool> {
+    holds_in(e, &|a| derived[a].then_some(true))
+}
+
+/// Three-valued (Kleene) truth of a body given each atom's value: `None` is unknown.
+fn holds_in(e: &Expr, value: &impl Fn(usize) -> Option<bool>) -> Option<bool> {
     match e {
-        Expr::Atom(a) => derived[*a].then_some(true),
-        Expr::Not(inner) => holds(inner, derived).map(|v| !v),
-        Expr::And(a, b) => match (holds(a, derived), holds(b, derived)) {
+        Expr::Atom(a) => value(*a),
+        Expr::Not(inner) => holds_in(inner, value).map(|v| !v),
+        Expr::And(a, b) => match (holds_in(a, value), holds_in(b, value)) {
             (Some(false), _) | (_, Some(false)) => Some(false),
             (Some(true), Some(true)) => Some(true),
             _ => None,
         },
-        Expr::Or(a, b) => match (holds(a, derived), holds(b, derived)) {
+        Expr::Or(a, b) => match (holds_in(a, value), holds_in(b, value)) {
             (Some(true), _) | (_, Some(true)) => Some(true),
             (Some(false), Some(false)) => Some(false),
             _ => None,
@@ -247,12 +256,19 @@ fn explanation(instance: &AbductionInstance, p: &Parsed) -> Option<Vec<String>> 
         .map(|h| p.atom(h).ok())
         .collect::<Option<_>>()?;
     let (fired, derived) = p.chain(&facts);
-    if !derived[o] {
-        return None;
-    }
     let mut lines = vec![format!("Suppose {}.", chosen.join(", "))];
     lines.extend(fired.iter().map(|&k| p.premise_line(instance, k)));
-    lines.push(format!("{observation} holds, so they explain it."));
+    if derived[o] {
+        lines.push(explained_line(observation));
+    } else {
+        // The observation follows only by cases (through a negated atom the chain leaves open).
+        let cases = Cases::new(instance, p, o).prove(open_state(&derived), 0)?;
+        if cases.len() > MAX_CASE_LINES {
+            return None;
+        }
+        lines.extend(cases);
+        lines.push(explained_by_cases_line(observation));
+    }
     let asked: Vec<(Vec<usize>, usize)> =
         (0..chosen.len()).map(|i| (without(&facts, i), o)).collect();
     let models = p.countermodels(&asked)?;
@@ -276,13 +292,8 @@ fn without(facts: &[usize], i: usize) -> Vec<usize> {
         .collect()
 }
 
-/// Check a `By premise …` line against the atoms derived so far; returns the head it derives.
-fn check_step(
-    instance: &AbductionInstance,
-    p: &Parsed,
-    line: &str,
-    derived: &[bool],
-) -> Result<usize, String> {
+/// The premise a `By premise …` line names, as an index.
+fn premise_number(p: &Parsed, line: &str) -> Result<usize, String> {
     let rest = line.strip_prefix("By premise ").ok_or("not a step")?;
     let (number, _) = rest.split_once(", ").ok_or("malformed step")?;
     let k: usize = number
@@ -291,6 +302,17 @@ fn check_step(
     if !(1..=p.premises.len()).contains(&k) {
         return Err(format!("there is no premise {k}"));
     }
+    Ok(k - 1)
+}
+
+/// Check a `By premise …` line against the atoms derived so far; returns the head it derives.
+fn check_step(
+    instance: &AbductionInstance,
+    p: &Parsed,
+    line: &str,
+    derived: &[bool],
+) -> Result<usize, String> {
+    let k = premise_number(p, line)? + 1;
     if line != p.premise_line(instance, k - 1) {
         return Err(format!("expected {:?}", p.premise_line(instance, k - 1)));
     }
@@ -377,9 +399,14 @@ fn check_explanation(
         derived[head] = true;
         i += 1;
     }
-    if lines.get(i) != Some(&format!("{observation} holds, so they explain it.").as_str())
-        || !derived[o]
-    {
+    if lines.get(i).is_some_and(|l| l.starts_with("Case ")) {
+        check_cases(instance, p, lines, &mut i, open_state(&derived), o, 0)?;
+        if lines.get(i) != Some(&explained_by_cases_line(observation).as_str()) {
+            return Err(at(i)(format!(
+                "expected {observation} to hold in every case here"
+            )));
+        }
+    } else if lines.get(i) != Some(&explained_line(observation).as_str()) || !derived[o] {
         return Err(at(i)(format!("{observation} must be derived here")));
     }
     for (j, h) in chosen.iter().enumerate() {
@@ -402,4 +429,278 @@ fn check_explanation(
         return Err(at(last)("expected the conclusion as the last line".into()));
     }
     Ok(())
+}
+
+/// How deep a proof by cases may nest (each level supposes one more atom true, then false).
+const MAX_CASE_DEPTH: usize = 12;
+/// The most lines a proof by cases may take; an item that needs more has no trace.
+const MAX_CASE_LINES: usize = 400;
+
+fn explained_line(observation: &str) -> String {
+    format!("{observation} holds, so they explain it.")
+}
+
+fn explained_by_cases_line(observation: &str) -> String {
+    format!("{observation} holds in every case, so they explain it.")
+}
+
+/// The case that supposes the goal true.
+fn supposed_line(goal: &str) -> String {
+    format!("{goal} holds in this case.")
+}
+
+fn case_line(atom: &str, value: bool) -> String {
+    format!("Case {atom} is {value}:")
+}
+
+/// A premise firing on an atom the case supposes false: the case cannot happen.
+fn refuted_line(p: &Parsed, instance: &AbductionInstance, k: usize) -> String {
+    let head = &p.atoms.names()[p.premises[k].head];
+    format!(
+        "By premise {}, {}: {head} holds, but this case has {head} false.",
+        k + 1,
+        instance.premises[k]
+    )
+}
+
+/// Each atom's value for a proof by cases: derived true, or unknown.
+fn open_state(derived: &[bool]) -> Vec<Option<bool>> {
+    derived.iter().map(|&d| d.then_some(true)).collect()
+}
+
+/// Marks the atoms of `e` (in `atoms`) and those under a `NOT` (in `negated`).
+fn mark_atoms(e: &Expr, under_not: bool, atoms: &mut [bool], negated: &mut [bool]) {
+    match e {
+        Expr::Atom(a) => {
+            atoms[*a] = true;
+            negated[*a] |= under_not;
+        }
+        Expr::Not(inner) => mark_atoms(inner, true, atoms, negated),
+        Expr::And(a, b) | Expr::Or(a, b) => {
+            mark_atoms(a, under_not, atoms, negated);
+            mark_atoms(b, under_not, atoms, negated);
+        }
+    }
+}
+
+/// How a case's forward chain ended.
+enum Chain {
+    /// It derived the goal or refuted the case: the case is closed.
+    Closed,
+    /// It stopped with the goal open, in this state.
+    Open(Vec<Option<bool>>),
+}
+
+/// The search for a proof by cases that `goal` holds: the forward chain under the case's
+/// suppositions until it derives the goal or contradicts a supposition; where it stops short, a
+/// split on an open atom that a relevant body negates. The split candidates are complete: once
+/// every negated atom of the premises the goal depends on is decided, those bodies are monotone
+/// in the atoms left open, so a chain that then stops short leaves a countermodel (the open atoms
+/// false) — the goal would not be entailed. So any order of splits finds a proof; the order only
+/// changes its length, and each split takes the candidate whose two cases close soonest.
+struct Cases<'a> {
+    instance: &'a AbductionInstance,
+    p: &'a Parsed,
+    goal: usize,
+    candidates: Vec<usize>,
+    lines_left: usize,
+}
+
+impl<'a> Cases<'a> {
+    fn new(instance: &'a AbductionInstance, p: &'a Parsed, goal: usize) -> Self {
+        let n = p.atoms.names().len();
+        // The goal's premises, their bodies' atoms' premises, …, and the premises that could
+        // refute a supposition (those of the negated atoms): what the proof can use.
+        let mut relevant = vec![false; n];
+        let mut negated = vec![false; n];
+        relevant[goal] = true;
+        let mut used = vec![false; p.premises.len()];
+        loop {
+            let mut grew = false;
+            for (k, premise) in p.premises.iter().enumerate() {
+                if used[k] || !(relevant[premise.head] || negated[premise.head]) {
+                    continue;
+                }
+                used[k] = true;
+                grew = true;
+                mark_atoms(&premise.body, false, &mut relevant, &mut negated);
+            }
+            if !grew {
+                break;
+            }
+        }
+        // The goal itself is a candidate: supposing it false may refute itself (by contradiction).
+        let candidates = (0..n).filter(|&a| negated[a]).collect();
+        Cases {
+            instance,
+            p,
+            goal,
+            candidates,
+            lines_left: MAX_CASE_LINES,
+        }
+    }
+
+    /// The forward chain from `state`, its lines (indented by `indent`) into `lines`.
+    fn chain(&self, mut state: Vec<Option<bool>>, indent: &str, lines: &mut Vec<String>) -> Chain {
+        if state[self.goal] == Some(true) {
+            let goal = &self.p.atoms.names()[self.goal];
+            lines.push(format!("{indent}{}", supposed_line(goal)));
+            return Chain::Closed;
+        }
+        while let Some(k) = self.p.premises.iter().position(|premise| {
+            state[premise.head] != Some(true)
+                && holds_in(&premise.body, &|a| state[a]) == Some(true)
+        }) {
+            let head = self.p.premises[k].head;
+            if state[head] == Some(false) {
+                lines.push(format!(
+                    "{indent}{}",
+                    refuted_line(self.p, self.instance, k)
+                ));
+                return Chain::Closed;
+            }
+            state[head] = Some(true);
+            lines.push(format!("{indent}{}", self.p.premise_line(self.instance, k)));
+            if head == self.goal {
+                return Chain::Closed;
+            }
+        }
+        Chain::Open(state)
+    }
+
+    /// The open candidate whose cases the chain alone closes most often (ties: the first).
+    fn split_atom(&self, state: &[Option<bool>]) -> Option<usize> {
+        let closes = |atom: usize| {
+            [true, false]
+                .into_iter()
+                .filter(|&value| {
+                    let mut case = state.to_vec();
+                    case[atom] = Some(value);
+                    matches!(self.chain(case, "", &mut Vec::new()), Chain::Closed)
+                })
+                .count()
+        };
+        let open = self
+            .candidates
+            .iter()
+            .copied()
+            .filter(|&a| state[a].is_none());
+        let mut best: Option<(usize, usize)> = None;
+        for atom in open {
+            let score = closes(atom);
+            if best.is_none_or(|(_, s)| score > s) {
+                best = Some((atom, score));
+            }
+            if score == 2 {
+                break;
+            }
+        }
+        best.map(|(atom, _)| atom)
+    }
+
+    /// The lines that close the case `state`, `depth` cases deep (indented two spaces a level);
+    /// `None` when no proof fits the bounds.
+    fn prove(&mut self, state: Vec<Option<bool>>, depth: usize) -> Option<Vec<String>> {
+        let indent = "  ".repeat(depth);
+        let mut lines = Vec::new();
+        let state = match self.chain(state, &indent, &mut lines) {
+            Chain::Closed => Some(None),
+            Chain::Open(state) if depth < MAX_CASE_DEPTH => Some(Some(state)),
+            Chain::Open(_) => None,
+        }?;
+        self.lines_left = self.lines_left.checked_sub(lines.len())?;
+        let Some(state) = state else {
+            return Some(lines);
+        };
+        let atom = self.split_atom(&state)?;
+        let name = &self.p.atoms.names()[atom];
+        for value in [true, false] {
+            self.lines_left = self.lines_left.checked_sub(1)?;
+            lines.push(format!("{indent}{}", case_line(name, value)));
+            let mut case = state.clone();
+            case[atom] = Some(value);
+            lines.extend(self.prove(case, depth + 1)?);
+        }
+        Some(lines)
+    }
+}
+
+/// Check the proof by cases that starts at `lines[*i]`, `depth` cases deep, under `state`: steps
+/// that follow under the case's suppositions until one derives `goal` or refutes the case, or a
+/// split into both values of an open atom whose two cases are closed in turn. On success `*i` is
+/// the line after it.
+fn check_cases(
+    instance: &AbductionInstance,
+    p: &Parsed,
+    lines: &[&str],
+    i: &mut usize,
+    mut state: Vec<Option<bool>>,
+    goal: usize,
+    depth: usize,
+) -> Result<(), String> {
+    let indent = "  ".repeat(depth);
+    loop {
+        let n = *i;
+        let at = |e: String| format!("line {}: {e}", n + 1);
+        let line = lines
+            .get(n)
+            .and_then(|l| l.strip_prefix(indent.as_str()))
+            .filter(|l| !l.starts_with(' '))
+            .ok_or_else(|| at("the case is not closed".into()))?;
+        *i += 1;
+        if state[goal] == Some(true) {
+            let name = &p.atoms.names()[goal];
+            return if line == supposed_line(name) {
+                Ok(())
+            } else {
+                Err(at(format!("expected {:?}", supposed_line(name))))
+            };
+        }
+        if line.starts_with("By premise ") {
+            let k = premise_number(p, line).map_err(at)?;
+            let head = p.premises[k].head;
+            if holds_in(&p.premises[k].body, &|a| state[a]) != Some(true) {
+                return Err(at(format!(
+                    "the body of premise {} does not hold here",
+                    k + 1
+                )));
+            }
+            if state[head] == Some(false) {
+                return if line == refuted_line(p, instance, k) {
+                    Ok(())
+                } else {
+                    Err(at(format!("expected {:?}", refuted_line(p, instance, k))))
+                };
+            }
+            if line != p.premise_line(instance, k) {
+                return Err(at(format!("expected {:?}", p.premise_line(instance, k))));
+            }
+            state[head] = Some(true);
+            if head == goal {
+                return Ok(());
+            }
+            continue;
+        }
+        let name = line
+            .strip_prefix("Case ")
+            .and_then(|l| l.strip_suffix(" is true:"))
+            .ok_or_else(|| at("expected a step or a case".into()))?;
+        let atom = p.atom(name).map_err(at)?;
+        if state[atom].is_some() {
+            return Err(at(format!("{name} is not open here")));
+        }
+        if depth == MAX_CASE_DEPTH {
+            return Err(at(format!("cases nest deeper than {MAX_CASE_DEPTH}")));
+        }
+        let mut case = state.clone();
+        case[atom] = Some(true);
+        check_cases(instance, p, lines, i, case, goal, depth + 1)?;
+        let other = format!("{indent}{}", case_line(name, false));
+        if lines.get(*i) != Some(&other.as_str()) {
+            return Err(format!("line {}: expected {other:?}", *i + 1));
+        }
+        *i += 1;
+        state[atom] = Some(false);
+        return check_cases(instance, p, lines, i, state, goal, depth + 1);
+    }
 }
