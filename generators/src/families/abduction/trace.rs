@@ -305,21 +305,29 @@ fn premise_number(p: &Parsed, line: &str) -> Result<usize, String> {
     Ok(k - 1)
 }
 
-/// Check a `By premise …` line against the atoms derived so far; returns the head it derives.
+/// Check a `By premise …` line against each atom's value so far (derived true, supposed by a
+/// case, or unknown): the premise's body holds, and the line is the premise's step, or its
+/// refutation where the case supposes the head false. Returns the head.
 fn check_step(
     instance: &AbductionInstance,
     p: &Parsed,
     line: &str,
-    derived: &[bool],
+    value: &impl Fn(usize) -> Option<bool>,
 ) -> Result<usize, String> {
-    let k = premise_number(p, line)? + 1;
-    if line != p.premise_line(instance, k - 1) {
-        return Err(format!("expected {:?}", p.premise_line(instance, k - 1)));
+    let k = premise_number(p, line)?;
+    let head = p.premises[k].head;
+    let expected = if value(head) == Some(false) {
+        refuted_line(p, instance, k)
+    } else {
+        p.premise_line(instance, k)
+    };
+    if line != expected {
+        return Err(format!("expected {expected:?}"));
     }
-    if holds(&p.premises[k - 1].body, derived) != Some(true) {
-        return Err(format!("the body of premise {k} does not hold yet"));
+    if holds_in(&p.premises[k].body, value) != Some(true) {
+        return Err(format!("the body of premise {} does not hold yet", k + 1));
     }
-    Ok(p.premises[k - 1].head)
+    Ok(head)
 }
 
 /// Check every line of `text` against the instance; the error names the first that does not
@@ -333,7 +341,8 @@ pub(super) fn check(instance: &AbductionInstance, text: &str) -> Result<(), Stri
             let mut derived = p.with_facts(&[]);
             let mut i = 0;
             while i < lines.len() && lines[i].starts_with("By premise ") {
-                let head = check_step(instance, &p, lines[i], &derived).map_err(at(i))?;
+                let head = check_step(instance, &p, lines[i], &|a| derived[a].then_some(true))
+                    .map_err(at(i))?;
                 derived[head] = true;
                 i += 1;
             }
@@ -395,7 +404,8 @@ fn check_explanation(
     let mut derived = p.with_facts(&facts);
     let mut i = 1;
     while i < lines.len() && lines[i].starts_with("By premise ") {
-        let head = check_step(instance, p, lines[i], &derived).map_err(at(i))?;
+        let head =
+            check_step(instance, p, lines[i], &|a| derived[a].then_some(true)).map_err(at(i))?;
         derived[head] = true;
         i += 1;
     }
@@ -603,15 +613,14 @@ impl<'a> Cases<'a> {
     fn prove(&mut self, state: Vec<Option<bool>>, depth: usize) -> Option<Vec<String>> {
         let indent = "  ".repeat(depth);
         let mut lines = Vec::new();
-        let state = match self.chain(state, &indent, &mut lines) {
-            Chain::Closed => Some(None),
-            Chain::Open(state) if depth < MAX_CASE_DEPTH => Some(Some(state)),
-            Chain::Open(_) => None,
-        }?;
+        let end = self.chain(state, &indent, &mut lines);
         self.lines_left = self.lines_left.checked_sub(lines.len())?;
-        let Some(state) = state else {
+        let Chain::Open(state) = end else {
             return Some(lines);
         };
+        if depth == MAX_CASE_DEPTH {
+            return None;
+        }
         let atom = self.split_atom(&state)?;
         let name = &self.p.atoms.names()[atom];
         for value in [true, false] {
@@ -657,28 +666,12 @@ fn check_cases(
             };
         }
         if line.starts_with("By premise ") {
-            let k = premise_number(p, line).map_err(at)?;
-            let head = p.premises[k].head;
-            if holds_in(&p.premises[k].body, &|a| state[a]) != Some(true) {
-                return Err(at(format!(
-                    "the body of premise {} does not hold here",
-                    k + 1
-                )));
-            }
-            if state[head] == Some(false) {
-                return if line == refuted_line(p, instance, k) {
-                    Ok(())
-                } else {
-                    Err(at(format!("expected {:?}", refuted_line(p, instance, k))))
-                };
-            }
-            if line != p.premise_line(instance, k) {
-                return Err(at(format!("expected {:?}", p.premise_line(instance, k))));
-            }
-            state[head] = Some(true);
-            if head == goal {
+            let head = check_step(instance, p, line, &|a| state[a]).map_err(at)?;
+            // A refutation, or the goal derived, closes the case.
+            if state[head] == Some(false) || head == goal {
                 return Ok(());
             }
+            state[head] = Some(true);
             continue;
         }
         let name = line
