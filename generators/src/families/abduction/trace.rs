@@ -445,6 +445,9 @@ fn check_explanation(
 const MAX_CASE_DEPTH: usize = 12;
 /// The most lines a proof by cases may take; an item that needs more has no trace.
 const MAX_CASE_LINES: usize = 400;
+/// The most premise bodies the search for a proof by cases evaluates: a bound on its time for
+/// any label (thousands of premises, many negated atoms), far above what generated items use.
+const MAX_CASE_WORK: usize = 4_000_000;
 
 fn explained_line(observation: &str) -> String {
     format!("{observation} holds, so they explain it.")
@@ -499,6 +502,8 @@ enum Chain {
     Closed,
     /// It stopped with the goal open, in this state.
     Open(Vec<Option<bool>>),
+    /// The search's work bound ran out.
+    Exhausted,
 }
 
 /// The search for a proof by cases that `goal` holds: the forward chain under the case's
@@ -514,6 +519,7 @@ struct Cases<'a> {
     goal: usize,
     candidates: Vec<usize>,
     lines_left: usize,
+    work_left: std::cell::Cell<usize>,
 }
 
 impl<'a> Cases<'a> {
@@ -547,6 +553,7 @@ impl<'a> Cases<'a> {
             goal,
             candidates,
             lines_left: MAX_CASE_LINES,
+            work_left: std::cell::Cell::new(MAX_CASE_WORK),
         }
     }
 
@@ -557,10 +564,18 @@ impl<'a> Cases<'a> {
             lines.push(format!("{indent}{}", supposed_line(goal)));
             return Chain::Closed;
         }
-        while let Some(k) = self.p.premises.iter().position(|premise| {
-            state[premise.head] != Some(true)
-                && holds_in(&premise.body, &|a| state[a]) == Some(true)
-        }) {
+        loop {
+            let work = self.work_left.get();
+            if work < self.p.premises.len() {
+                return Chain::Exhausted;
+            }
+            self.work_left.set(work - self.p.premises.len());
+            let Some(k) = self.p.premises.iter().position(|premise| {
+                state[premise.head] != Some(true)
+                    && holds_in(&premise.body, &|a| state[a]) == Some(true)
+            }) else {
+                return Chain::Open(state);
+            };
             let head = self.p.premises[k].head;
             if state[head] == Some(false) {
                 lines.push(format!(
@@ -575,7 +590,6 @@ impl<'a> Cases<'a> {
                 return Chain::Closed;
             }
         }
-        Chain::Open(state)
     }
 
     /// The open candidate whose cases the chain alone closes most often (ties: the first).
@@ -615,8 +629,10 @@ impl<'a> Cases<'a> {
         let mut lines = Vec::new();
         let end = self.chain(state, &indent, &mut lines);
         self.lines_left = self.lines_left.checked_sub(lines.len())?;
-        let Chain::Open(state) = end else {
-            return Some(lines);
+        let state = match end {
+            Chain::Closed => return Some(lines),
+            Chain::Exhausted => return None,
+            Chain::Open(state) => state,
         };
         if depth == MAX_CASE_DEPTH {
             return None;
