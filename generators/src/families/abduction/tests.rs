@@ -477,3 +477,28 @@ fn cases_nest_at_most_the_bound() {
     let verdict = Abduction.check_trace(&inst, &text);
     assert!(verdict.is_err(), "{verdict:?}");
 }
+
+/// A hostile label whose observation has a thousand open negated routes (none closing) makes
+/// every split weigh a thousand candidates against a thousand premises: the search stops at its
+/// work bound — not at the depth bound, which without the work bound it would reach only after
+/// twelve such splits (and at 4,096 premises, hundreds of splits within the line bound).
+#[test]
+fn the_proof_by_cases_search_stops_at_its_work_bound() {
+    // Atom names are upper-case words: index j spelt in letters.
+    let word = |j: usize| -> String {
+        [j / 676, j / 26 % 26, j % 26]
+            .iter()
+            .map(|&d| char::from(b'A' + d as u8))
+            .collect()
+    };
+    let premises: Vec<String> = (0..1_000)
+        .map(|j| format!("((NOT N{}) AND W{}) => O", word(j), word(j)))
+        .collect();
+    let premises: Vec<&str> = premises.iter().map(String::as_str).collect();
+    let inst = explanation_instance(&premises, &["H"]);
+    assert_eq!(
+        super::trace::explanation_case_proof(&inst),
+        Err(super::trace::NoCaseProof::Work)
+    );
+    assert_eq!(Abduction.trace(&inst), "");
+}

@@ -262,11 +262,7 @@ fn explanation(instance: &AbductionInstance, p: &Parsed) -> Option<Vec<String>> 
         lines.push(explained_line(observation));
     } else {
         // The observation follows only by cases (through a negated atom the chain leaves open).
-        let cases = Cases::new(instance, p, o).prove(open_state(&derived), 0)?;
-        if cases.len() > MAX_CASE_LINES {
-            return None;
-        }
-        lines.extend(cases);
+        lines.extend(proof_by_cases(instance, p, &derived, o).ok()?);
         lines.push(explained_by_cases_line(observation));
     }
     let asked: Vec<(Vec<usize>, usize)> =
@@ -496,6 +492,47 @@ fn mark_atoms(e: &Expr, under_not: bool, atoms: &mut [bool], negated: &mut [bool
     }
 }
 
+/// Why the search found no proof by cases (the item gets no trace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NoCaseProof {
+    /// Cases would nest deeper than [`MAX_CASE_DEPTH`].
+    Depth,
+    /// The proof would take more than [`MAX_CASE_LINES`] lines.
+    Lines,
+    /// The search evaluated [`MAX_CASE_WORK`] premise bodies.
+    Work,
+    /// A case stays open with every candidate decided: the goal does not follow.
+    NotEntailed,
+}
+
+/// The proof by cases that `goal` follows from the atoms `derived` by the forward chain (the
+/// lines between the chain and the conclusion), or the bound that stopped the search.
+fn proof_by_cases(
+    instance: &AbductionInstance,
+    p: &Parsed,
+    derived: &[bool],
+    goal: usize,
+) -> Result<Vec<String>, NoCaseProof> {
+    Cases::new(instance, p, goal).prove(open_state(derived), 0)
+}
+
+/// The proof by cases of an explanation item's observation from its first explanation, as
+/// [`trace`] would write it (tests reach the search's bounds through it).
+#[cfg(test)]
+pub(super) fn explanation_case_proof(
+    instance: &AbductionInstance,
+) -> Result<Vec<String>, NoCaseProof> {
+    let p = parse(instance).expect("a well-formed instance");
+    let facts: Vec<usize> = instance.explanations[0]
+        .iter()
+        .map(|h| p.atom(h).expect("a known hypothesis"))
+        .collect();
+    let o = p
+        .atom(instance.observation.as_deref().expect("an observation"))
+        .expect("an atom");
+    proof_by_cases(instance, &p, &p.chain(&facts).1, o)
+}
+
 /// How a case's forward chain ended.
 enum Chain {
     /// It derived the goal or refuted the case: the case is closed.
@@ -593,16 +630,19 @@ impl<'a> Cases<'a> {
     }
 
     /// The open candidate whose cases the chain alone closes most often (ties: the first).
-    fn split_atom(&self, state: &[Option<bool>]) -> Option<usize> {
-        let closes = |atom: usize| {
-            [true, false]
-                .into_iter()
-                .filter(|&value| {
-                    let mut case = state.to_vec();
-                    case[atom] = Some(value);
-                    matches!(self.chain(case, "", &mut Vec::new()), Chain::Closed)
-                })
-                .count()
+    fn split_atom(&self, state: &[Option<bool>]) -> Result<Option<usize>, NoCaseProof> {
+        let closes = |atom: usize| -> Result<usize, NoCaseProof> {
+            let mut closed = 0;
+            for value in [true, false] {
+                let mut case = state.to_vec();
+                case[atom] = Some(value);
+                match self.chain(case, "", &mut Vec::new()) {
+                    Chain::Closed => closed += 1,
+                    Chain::Open(_) => {}
+                    Chain::Exhausted => return Err(NoCaseProof::Work),
+                }
+            }
+            Ok(closed)
         };
         let open = self
             .candidates
@@ -611,7 +651,7 @@ impl<'a> Cases<'a> {
             .filter(|&a| state[a].is_none());
         let mut best: Option<(usize, usize)> = None;
         for atom in open {
-            let score = closes(atom);
+            let score = closes(atom)?;
             if best.is_none_or(|(_, s)| score > s) {
                 best = Some((atom, score));
             }
@@ -619,34 +659,43 @@ impl<'a> Cases<'a> {
                 break;
             }
         }
-        best.map(|(atom, _)| atom)
+        Ok(best.map(|(atom, _)| atom))
     }
 
-    /// The lines that close the case `state`, `depth` cases deep (indented two spaces a level);
-    /// `None` when no proof fits the bounds.
-    fn prove(&mut self, state: Vec<Option<bool>>, depth: usize) -> Option<Vec<String>> {
+    /// The lines that close the case `state`, `depth` cases deep (indented two spaces a level),
+    /// or the bound no proof fits.
+    fn prove(
+        &mut self,
+        state: Vec<Option<bool>>,
+        depth: usize,
+    ) -> Result<Vec<String>, NoCaseProof> {
         let indent = "  ".repeat(depth);
         let mut lines = Vec::new();
         let end = self.chain(state, &indent, &mut lines);
-        self.lines_left = self.lines_left.checked_sub(lines.len())?;
+        self.take_lines(lines.len())?;
         let state = match end {
-            Chain::Closed => return Some(lines),
-            Chain::Exhausted => return None,
+            Chain::Closed => return Ok(lines),
+            Chain::Exhausted => return Err(NoCaseProof::Work),
             Chain::Open(state) => state,
         };
         if depth == MAX_CASE_DEPTH {
-            return None;
+            return Err(NoCaseProof::Depth);
         }
-        let atom = self.split_atom(&state)?;
+        let atom = self.split_atom(&state)?.ok_or(NoCaseProof::NotEntailed)?;
         let name = &self.p.atoms.names()[atom];
         for value in [true, false] {
-            self.lines_left = self.lines_left.checked_sub(1)?;
+            self.take_lines(1)?;
             lines.push(format!("{indent}{}", case_line(name, value)));
             let mut case = state.clone();
             case[atom] = Some(value);
             lines.extend(self.prove(case, depth + 1)?);
         }
-        Some(lines)
+        Ok(lines)
+    }
+
+    fn take_lines(&mut self, n: usize) -> Result<(), NoCaseProof> {
+        self.lines_left = self.lines_left.checked_sub(n).ok_or(NoCaseProof::Lines)?;
+        Ok(())
     }
 }
 
