@@ -247,14 +247,21 @@ fn reachability(instance: &AbductionInstance, p: &Parsed) -> Option<Vec<String>>
     Some(lines)
 }
 
-fn explanation(instance: &AbductionInstance, p: &Parsed) -> Option<Vec<String>> {
-    let chosen = instance.explanations.first()?;
-    let observation = instance.observation.as_deref()?;
-    let o = p.atom(observation).ok()?;
-    let facts: Vec<usize> = chosen
+/// An explanation item's first explanation and observation as atoms: (hypotheses, observation).
+fn explanation_atoms(instance: &AbductionInstance, p: &Parsed) -> Option<(Vec<usize>, usize)> {
+    let facts = instance
+        .explanations
+        .first()?
         .iter()
         .map(|h| p.atom(h).ok())
         .collect::<Option<_>>()?;
+    Some((facts, p.atom(instance.observation.as_deref()?).ok()?))
+}
+
+fn explanation(instance: &AbductionInstance, p: &Parsed) -> Option<Vec<String>> {
+    let chosen = instance.explanations.first()?;
+    let observation = instance.observation.as_deref()?;
+    let (facts, o) = explanation_atoms(instance, p)?;
     let (fired, derived) = p.chain(&facts);
     let mut lines = vec![format!("Suppose {}.", chosen.join(", "))];
     lines.extend(fired.iter().map(|&k| p.premise_line(instance, k)));
@@ -523,13 +530,7 @@ pub(super) fn explanation_case_proof(
     instance: &AbductionInstance,
 ) -> Result<Vec<String>, NoCaseProof> {
     let p = parse(instance).expect("a well-formed instance");
-    let facts: Vec<usize> = instance.explanations[0]
-        .iter()
-        .map(|h| p.atom(h).expect("a known hypothesis"))
-        .collect();
-    let o = p
-        .atom(instance.observation.as_deref().expect("an observation"))
-        .expect("an atom");
+    let (facts, o) = explanation_atoms(instance, &p).expect("an explanation item");
     proof_by_cases(instance, &p, &p.chain(&facts).1, o)
 }
 
