@@ -333,6 +333,9 @@ struct RlArgs {
     /// Advance after this many steps at a level regardless.
     #[arg(long)]
     max_steps_per_level: Option<u64>,
+    /// Share of each step's prompts drawn from the levels already left behind, in [0, 1).
+    #[arg(long, default_value_t = rl::DEFAULT_REPLAY)]
+    replay: f64,
     #[command(flatten)]
     reward: RewardArgs,
     /// Seed of prompt choice and sampling.
@@ -534,6 +537,7 @@ fn run_rl(args: &RlArgs) -> Result<()> {
         advance_accuracy: args.advance_accuracy,
         advance_window: args.advance_window,
         max_steps_per_level: args.max_steps_per_level,
+        replay: args.replay,
         seed: args.seed,
         save_every: args.save_every,
         log_every: 1,

@@ -74,6 +74,10 @@ pub const DEFAULT_ENTROPY_COEF: f64 = 0.001;
 pub const DEFAULT_ADVANCE_ACCURACY: f64 = 0.8;
 /// Rollouts the advance rule looks at.
 pub const DEFAULT_ADVANCE_WINDOW: usize = 64;
+/// Share of each step's prompts drawn from the levels the curriculum has left behind (0: none,
+/// the paper's schedule). Replay keeps a level's gains from being trained away while the
+/// current level is still too hard to give a signal of its own.
+pub const DEFAULT_REPLAY: f64 = 0.0;
 
 /// The loss's knobs.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -130,6 +134,12 @@ pub struct RlOptions {
     pub advance_window: usize,
     /// Advance after this many steps at a level regardless (the paper's fixed schedule).
     pub max_steps_per_level: Option<u64>,
+    /// Share of each step's prompts drawn, once the curriculum has advanced, uniformly from the
+    /// tasks of its earlier levels (rounded to whole prompts; in [0, 1)). The advance rule
+    /// counts only the current level's rollouts. Left out of the run fingerprint when 0, so runs
+    /// made before the option existed still resume.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub replay: f64,
     /// Seed for prompt choice and sampling.
     pub seed: u64,
     /// Checkpoint every this many steps.
@@ -164,11 +174,17 @@ impl Default for RlOptions {
             advance_accuracy: DEFAULT_ADVANCE_ACCURACY,
             advance_window: DEFAULT_ADVANCE_WINDOW,
             max_steps_per_level: None,
+            replay: DEFAULT_REPLAY,
             seed: 0,
             save_every: 10,
             log_every: 1,
         }
     }
+}
+
+/// Whether an option is 0 (and so left out of a fingerprint that predates it).
+pub(crate) fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// What one policy update measured.
@@ -442,6 +458,15 @@ fn check_options(options: &RlOptions, online: bool) -> Result<(), TrainError> {
             options.rollouts
         )));
     }
+    if !(0.0..1.0).contains(&options.replay) {
+        // All prompts replayed would leave the current level without rollouts: it could never
+        // advance.
+        return Err(TrainError::Invalid(format!(
+            "--replay is the share of prompts drawn from earlier levels: it must be in [0, 1), \
+             not {}",
+            options.replay
+        )));
+    }
     let t = options.sample.temperature;
     if !(t.is_finite() && t > 0.0) {
         return Err(TrainError::Invalid(format!(
@@ -486,6 +511,39 @@ fn advance(state: &mut TrainerState, options: &RlOptions, corrects: &[bool]) -> 
         return true;
     }
     false
+}
+
+/// A step's dataset prompts: `options.prompts` draws, the first from the current level's tasks,
+/// the last `round(prompts × replay)` (once the curriculum has advanced) from its earlier levels'.
+fn pick_prompts<'t>(
+    tasks: &'t [Task],
+    options: &RlOptions,
+    level_index: usize,
+    step: u64,
+) -> Vec<&'t Task> {
+    let level = options.levels[level_index];
+    let current: Vec<&Task> = tasks.iter().filter(|t| t.level == level).collect();
+    let earlier_levels = &options.levels[..level_index];
+    let earlier: Vec<&Task> = tasks
+        .iter()
+        .filter(|t| earlier_levels.contains(&t.level) && t.level != level)
+        .collect();
+    let replayed = if earlier.is_empty() {
+        0
+    } else {
+        ((options.prompts as f64 * options.replay).round() as usize).min(options.prompts - 1)
+    };
+    let mut pick = step_rng(options.seed, "rl-prompts", step);
+    (0..options.prompts)
+        .map(|slot| {
+            let pool = if slot < options.prompts - replayed {
+                &current
+            } else {
+                &earlier
+            };
+            pool[crate::run::pick_index(&mut pick, pool.len())]
+        })
+        .collect()
 }
 
 fn mean_std(values: &[f64]) -> (f64, f64) {
@@ -582,12 +640,7 @@ pub fn train_on(
                 // The slice itself, not a borrow of `prompts`: the step's rollouts hold its tasks.
                 let tasks: &[Task] = tasks;
                 let level = options.levels[state.level_index];
-                let pool: Vec<&Task> = tasks.iter().filter(|t| t.level == level).collect();
-                let mut pick = step_rng(options.seed, "rl-prompts", step);
-                let picked = (0..options.prompts)
-                    .map(|_| pool[crate::run::pick_index(&mut pick, pool.len())])
-                    .collect();
-                (level, picked)
+                (level, pick_prompts(tasks, options, state.level_index, step))
             }
             Prompts::Online(online) => {
                 fresh = online.draw(options.prompts)?;
@@ -702,8 +755,15 @@ pub fn train_on(
         };
         metrics::append(&run.metrics(), &metrics)?;
         state.step = step;
+        // Replayed prompts say nothing about the current level: the advance rule skips them.
+        let level_corrects: Vec<bool> = chosen
+            .iter()
+            .zip(&corrects)
+            .filter(|((task, _), _)| task.level == level)
+            .map(|(_, correct)| *correct)
+            .collect();
         let advanced =
-            matches!(prompts, Prompts::Dataset(_)) && advance(&mut state, options, &corrects);
+            matches!(prompts, Prompts::Dataset(_)) && advance(&mut state, options, &level_corrects);
         bar.step(
             step,
             format!(
@@ -744,6 +804,8 @@ pub fn train_on(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     /// The derivative `token_loss` reports is the derivative of the value it reports, in each
@@ -904,5 +966,91 @@ mod tests {
             assert!(!advance(&mut state, &options, &[true; 4]));
         }
         assert_eq!(state.level_index, 2);
+    }
+
+    fn task_at(level: u8, index: usize) -> Task {
+        Task {
+            id: format!("{level}-{index}"),
+            family: "induction".into(),
+            level,
+            split: triad::generators::Split::Train,
+            messages: Vec::new(),
+            label: String::new(),
+            answer: String::new(),
+            trace: String::new(),
+        }
+    }
+
+    #[test]
+    fn replay_draws_its_share_of_prompts_from_the_levels_left_behind() {
+        let tasks: Vec<Task> = (1..=3)
+            .flat_map(|level| (0..50).map(move |i| task_at(level, i)))
+            .collect();
+        let options = RlOptions {
+            levels: vec![1, 2, 3],
+            prompts: 16,
+            replay: 0.25,
+            ..RlOptions::default()
+        };
+        let levels_of = |index, step| -> Vec<u8> {
+            pick_prompts(&tasks, &options, index, step)
+                .iter()
+                .map(|t| t.level)
+                .collect()
+        };
+        // At the first level there is nothing to replay.
+        assert!(levels_of(0, 1).iter().all(|l| *l == 1));
+        // At level 3, 12 current prompts then 4 from levels 1-2, both of which turn up.
+        let mut seen = BTreeSet::new();
+        for step in 1..=20 {
+            let levels = levels_of(2, step);
+            assert!(levels[..12].iter().all(|l| *l == 3), "{levels:?}");
+            assert!(
+                levels[12..].iter().all(|l| *l == 1 || *l == 2),
+                "{levels:?}"
+            );
+            seen.extend(levels[12..].iter().copied());
+            assert_eq!(levels, levels_of(2, step), "deterministic per step");
+        }
+        assert_eq!(seen, BTreeSet::from([1, 2]));
+        // Replay 0 draws the same prompts as before the option existed: the current level only,
+        // one stream.
+        let plain = RlOptions {
+            replay: 0.0,
+            ..options.clone()
+        };
+        let mut pick = step_rng(plain.seed, "rl-prompts", 7);
+        let pool: Vec<&Task> = tasks.iter().filter(|t| t.level == 2).collect();
+        let expected: Vec<&str> = (0..16)
+            .map(|_| {
+                pool[crate::run::pick_index(&mut pick, pool.len())]
+                    .id
+                    .as_str()
+            })
+            .collect();
+        let got: Vec<&str> = pick_prompts(&tasks, &plain, 1, 7)
+            .iter()
+            .map(|t| t.id.as_str())
+            .collect();
+        assert_eq!(got, expected);
+        // The fingerprint of a run without replay does not mention it (old runs resume).
+        assert!(!serde_json::to_string(&plain).unwrap().contains("replay"));
+        assert!(serde_json::to_string(&options).unwrap().contains("replay"));
+    }
+
+    #[test]
+    fn replay_must_leave_the_current_level_some_prompts() {
+        for replay in [1.0, 1.5, -0.1, f64::NAN] {
+            let options = RlOptions {
+                replay,
+                ..RlOptions::default()
+            };
+            assert!(check_options(&options, false).is_err(), "{replay}");
+        }
+        let options = RlOptions {
+            replay: 0.5,
+            ..RlOptions::default()
+        };
+        assert!(check_options(&options, false).is_ok());
     }
 }

@@ -60,17 +60,23 @@ pub(crate) fn rms_norm_backward(
             }
             dw
         })
-        .reduce(|| vec![0f32; width], add_into);
-    for (d, p) in dw.iter_mut().zip(partial) {
-        *d += p;
-    }
+        .collect::<Vec<_>>();
+    add_in_order(dw, partial);
 }
 
-fn add_into(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
-    for (x, y) in a.iter_mut().zip(b) {
-        *x += y;
+/// Add the per-block partial sums into `out` block by block, in the blocks' order. Not rayon's
+/// `reduce`: its tree follows work stealing, so float sums (and with them a training run) would
+/// differ from run to run in the last bits, and then, a few hundred steps on, visibly.
+fn add_in_order(out: &mut [f32], partials: Vec<Vec<f32>>) {
+    let mut total = vec![0f32; out.len()];
+    for partial in partials {
+        for (t, p) in total.iter_mut().zip(partial) {
+            *t += p;
+        }
     }
-    a
+    for (o, t) in out.iter_mut().zip(total) {
+        *o += t;
+    }
 }
 
 /// Column sums of `[rows, width]` added into `out` (a bias's gradient).
@@ -87,10 +93,8 @@ pub(crate) fn add_column_sums(x: &[f32], out: &mut [f32]) {
             }
             sum
         })
-        .reduce(|| vec![0f32; width], add_into);
-    for (o, p) in out.iter_mut().zip(partial) {
-        *o += p;
-    }
+        .collect::<Vec<_>>();
+    add_in_order(out, partial);
 }
 
 /// Rotary tables `[positions, head_dim / 2]` (cos, sin), one source for the native pass and
@@ -317,6 +321,40 @@ mod tests {
         tables.rotate_back(&mut x, 11);
         for (a, b) in x.iter().zip(&original) {
             assert!((a - b).abs() < 1e-5);
+        }
+    }
+
+    /// The column sums (a bias's and a norm weight's gradient) come out bit for bit the same
+    /// whatever the thread count and however the work is stolen.
+    #[test]
+    fn parallel_sums_are_the_same_bits_on_any_thread_count() {
+        let (rows, width) = (3_000, 64);
+        let x: Vec<f32> = (0..rows * width)
+            .map(|i| ((i as f32) * 0.731).sin() * 10f32.powi((i % 7) as i32 - 3))
+            .collect();
+        let w: Vec<f32> = (0..width).map(|i| 1.0 + (i as f32 * 0.1).cos()).collect();
+        let r: Vec<f32> = (0..rows)
+            .map(|i| 0.5 + (i as f32 * 0.01).sin().abs())
+            .collect();
+        let dy: Vec<f32> = x.iter().map(|v| v.cos()).collect();
+        let sums = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut column = vec![0f32; width];
+                add_column_sums(&x, &mut column);
+                let mut dx = vec![0f32; rows * width];
+                let mut dw = vec![0f32; width];
+                rms_norm_backward(&x, &w, &r, &dy, &mut dx, &mut dw);
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
+                (bits(&column), bits(&dw), bits(&dx))
+            })
+        };
+        let one = sums(1);
+        for threads in [2, 3, 8, 8, 8] {
+            assert!(sums(threads) == one, "{threads} threads");
         }
     }
 

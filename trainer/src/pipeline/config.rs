@@ -97,6 +97,10 @@ pub struct RlStageConfig {
     /// KL coefficient.
     #[serde(default = "default_kl")]
     pub kl_coef: f64,
+    /// Share of each step's prompts drawn from the levels already left behind
+    /// ([`crate::rl::RlOptions::replay`]).
+    #[serde(default = "default_replay", skip_serializing_if = "crate::rl::is_zero")]
+    pub replay: f64,
 }
 
 // A stage's defaults are `triad-train rl`'s (one set, in `rl`).
@@ -117,6 +121,9 @@ fn default_new_tokens() -> usize {
 }
 fn default_kl() -> f64 {
     crate::rl::DEFAULT_KL_COEF
+}
+fn default_replay() -> f64 {
+    crate::rl::DEFAULT_REPLAY
 }
 
 /// The merge.

@@ -114,6 +114,7 @@ pub(super) fn rl_options(
         },
         levels,
         max_steps_per_level: stage.max_steps_per_level,
+        replay: stage.replay,
         seed,
         save_every: 10,
         log_every: 10,
