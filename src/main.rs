@@ -12,6 +12,12 @@ use triad::dataset::{self, GenerateConfig};
 use triad::generators::{DynFamily, GenOptions, OptionSet, PromptStyle, registry};
 use triad::reward::Preset;
 
+/// Generation makes and drops millions of small strings and vectors (rendered formulas, parsed
+/// premises, rows): under glibc's allocator malloc and free were a third of an abduction level-1
+/// run into Parquet; mimalloc's thread-local free lists make them cheap (BENCHMARKS.md, issue 21).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Self-verifiable reasoning tasks (every family in the registry) and their rewards.
 #[derive(Parser)]
 #[command(name = "triad", version, about)]
