@@ -2,7 +2,8 @@
 # The trainer on this CPU, end to end (issue 18, section 2): a fresh tiny model, SFT on the
 # solver's checked reasoning traces, then GRPO with triad's (the paper's) reward, on induction
 # levels 1-3 in the compact prompt style; greedy test accuracy after each stage (with 95% Wilson
-# intervals); curves as PNG. ~25 minutes on 2 cores (BENCHMARKS.md, "Reasoning traces").
+# intervals); curves as PNG. ~24 minutes on 2 cores, the same bytes on every run (BENCHMARKS.md,
+# "Reasoning traces", sixth session: this recipe does not lift accuracy beyond its variance).
 # usage: bench/train/run.sh [OUT]   (default OUT: bench/train/results)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
