@@ -50,4 +50,6 @@ pub use options::{FamilyOptions, NoOptions, OptionDoc, OptionSet, OptionsError, 
 ///    each candidate goes to the split its content picks), so rows differ from revision 3's.
 /// 5: explanation-mode abduction items whose observation follows only by cases carry a proof by
 ///    cases as their trace (they had none).
-pub const OUTPUT_REVISION: u32 = 5;
+/// 6: induction traces open with the steps between neighbouring shown terms (`Steps: …`), from
+///    which the rule line is read.
+pub const OUTPUT_REVISION: u32 = 6;

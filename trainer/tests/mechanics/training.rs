@@ -277,7 +277,7 @@ fn the_trace_target_puts_the_trace_in_the_think_block() {
     let data = tasks("induction");
     let policy = small_policy(true, 3);
     let task = &data[0];
-    assert!(task.trace.starts_with("Rule: "), "{:?}", task.trace);
+    assert!(task.trace.starts_with("Steps: "), "{:?}", task.trace);
     let one = std::slice::from_ref(task);
     for (target, trace) in [(Target::Trace, task.trace.as_str()), (Target::Answer, "")] {
         let made = examples(one, &policy.codec, usize::MAX, target).unwrap();

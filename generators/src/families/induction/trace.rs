@@ -1,15 +1,24 @@
-//! Reasoning traces for induction: the rule found from the terms, then every term derived from
-//! it in order — the shown ones as checks, the hidden ones as the answer — and the checker,
-//! which parses the rule line back, re-derives every term and compares each line.
+//! Reasoning traces for induction: the step between each pair of neighbouring shown terms (the
+//! difference, and the factor where one is exact), the rule read off them, then every term
+//! derived from the rule in order — the shown ones as checks, the hidden ones as the answer —
+//! and the checker, which recomputes the steps line, parses the rule line back, re-derives every
+//! term and compares each line.
 //!
 //! ```text
-//! Rule: each term is the previous one with +3, ×2 applied in turn.
+//! Steps: + 3, + 5 or × 2, + 3.
+//! Rule: each term is the previous one with + 3, × 2 applied in turn.
 //! x0 = 2 (shown: the start)
 //! x1 = x0 + 3 = 5 (shown)
 //! x2 = x1 × 2 = 10 (shown)
-//! x3 = x2 + 3 = 13 (hidden)
-//! So the hidden term is 13.
+//! x3 = x2 + 3 = 13 (shown)
+//! x4 = x3 × 2 = 26 (hidden)
+//! So the hidden term is 26.
 //! ```
+//!
+//! The steps come first so that the rule is read off work already on the page (each step a
+//! subtraction, or a division, of two neighbouring terms) rather than guessed in one line; a
+//! pair with a hidden term is `?`, so the list stays aligned with the positions of a cycle (the
+//! list ends at the last shown term).
 //!
 //! The rule is fitted to the complete stored sequence, so it reproduces the shown terms and
 //! gives the hidden ones; the dataset's determinacy check (`determinacy.rs`) is what makes every
@@ -382,30 +391,74 @@ pub(super) fn trace(instance: &InductionInstance) -> String {
     let Some(rule) = fit(instance) else {
         return String::new();
     };
-    match derive(&rule, &instance.partial()) {
-        Ok(lines) => format!("Rule: {}\n{}", rule.render(), lines.join("\n")),
+    let shown = instance.partial();
+    match derive(&rule, &shown) {
+        Ok(lines) => format!(
+            "{}\nRule: {}\n{}",
+            steps_line(&shown),
+            rule.render(),
+            lines.join("\n")
+        ),
         Err(_) => String::new(),
     }
 }
 
-/// Check `text` against the instance's shown terms: the rule line parses, every term line is the
-/// rule's derivation of that term (equal to the shown value where one is shown), and the
-/// conclusion gives the reference answer.
+/// The step from `a` to the next term `b`, as the steps line states it: the difference, and the
+/// factor when `b` is an exact multiple (≥ 2) of `a`. Exact in i128, so no pair overflows.
+fn observed_step(a: i64, b: i64) -> String {
+    let (a, b) = (i128::from(a), i128::from(b));
+    let difference = b - a;
+    let mut text = if difference < 0 {
+        format!("− {}", -difference)
+    } else {
+        format!("+ {difference}")
+    };
+    if a != 0 && b % a == 0 && b / a >= 2 {
+        text.push_str(&format!(" or × {}", b / a));
+    }
+    text
+}
+
+/// `Steps: …` over neighbouring terms, `?` where either is hidden — except after the last shown
+/// term, where a `?` would say nothing (no later step's position depends on it).
+fn steps_line(shown: &[Option<i64>]) -> String {
+    let end = shown
+        .iter()
+        .rposition(Option::is_some)
+        .map_or(0, |last| last + 1);
+    let steps: Vec<String> = shown[..end]
+        .windows(2)
+        .map(|pair| match (pair[0], pair[1]) {
+            (Some(a), Some(b)) => observed_step(a, b),
+            _ => "?".into(),
+        })
+        .collect();
+    format!("Steps: {}.", steps.join(", "))
+}
+
+/// Check `text` against the instance's shown terms: the steps line is the shown terms' steps,
+/// the rule line parses, every term line is the rule's derivation of that term (equal to the
+/// shown value where one is shown), and the conclusion gives the reference answer.
 pub(super) fn check(instance: &InductionInstance, text: &str) -> Result<(), String> {
+    let shown = instance.partial();
     let mut lines = text.lines();
+    let steps = steps_line(&shown);
+    if lines.next() != Some(steps.as_str()) {
+        return Err(format!("line 1: expected {steps:?}"));
+    }
     let rule_text = lines
         .next()
         .and_then(|l| l.strip_prefix("Rule: "))
-        .ok_or("the trace does not start with \"Rule: \"")?;
+        .ok_or("line 2 does not start with \"Rule: \"")?;
     let rule = Rule::parse(rule_text).ok_or_else(|| format!("not a rule: {rule_text:?}"))?;
-    let want = derive(&rule, &instance.partial())?;
+    let want = derive(&rule, &shown)?;
     let got: Vec<&str> = lines.collect();
     if let Some(i) = (0..want.len().max(got.len()))
         .find(|&i| got.get(i).copied() != want.get(i).map(String::as_str))
     {
         return Err(format!(
             "line {}: expected {:?}",
-            i + 2,
+            i + 3,
             want.get(i).map_or("the end", String::as_str)
         ));
     }
@@ -448,8 +501,32 @@ mod tests {
         }
         let drop = trace(&instance(vec![100, 1, 100, 1, 100, 1], vec![5], 2));
         assert!(
-            drop.starts_with("Rule: each term is the previous one with − 99, + 99 "),
+            drop.starts_with(
+                "Steps: − 99, + 99 or × 100, − 99, + 99 or × 100.\n\
+                 Rule: each term is the previous one with − 99, + 99 "
+            ),
             "{drop}"
+        );
+    }
+
+    /// The steps line states every neighbouring pair's difference (and exact factor, negative
+    /// terms included), `?` around a hidden term, and a trace whose steps line is wrong or
+    /// missing is refused even when the rest derives the answer.
+    #[test]
+    fn the_steps_line_is_each_pair_s_step_and_is_checked() {
+        let item = instance(vec![-3, -6, -4, -8, -6, -12], vec![2], 3);
+        let text = trace(&item);
+        let (steps, rest) = text.split_once('\n').unwrap();
+        assert_eq!(steps, "Steps: − 3 or × 2, ?, ?, + 2, − 6 or × 2.");
+        assert_eq!(check(&item, &text), Ok(()), "{text}");
+        let wrong = text.replacen("+ 2,", "+ 3,", 1);
+        assert_eq!(
+            check(&item, &wrong),
+            Err(format!("line 1: expected {steps:?}"))
+        );
+        assert!(
+            check(&item, rest).is_err(),
+            "a trace without its steps passed"
         );
     }
 }
