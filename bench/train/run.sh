@@ -3,7 +3,7 @@
 # solver's checked reasoning traces, then GRPO with triad's (the paper's) reward on induction
 # levels 1-2 in the compact prompt style (curriculum 1 -> 2, a quarter of each step's prompts
 # replayed from level 1 once it has moved on); greedy test accuracy on levels 1-3 after each
-# stage (95% Wilson intervals); curves as PNG. ~17 minutes on 2 cores, the same bytes on every
+# stage (95% Wilson intervals); curves as PNG. ~21 minutes on 2 cores, the same bytes on every
 # run for a given SEED (BENCHMARKS.md, "Reasoning traces", seventh session).
 # usage: [SEED=N] bench/train/run.sh [OUT]   (default OUT: bench/train/results, SEED 0)
 set -euo pipefail
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 OUT=${1:-bench/train/results}
 SEED=${SEED:-0}
 SFT_STEPS=${SFT_STEPS:-1000}
-RL_STEPS=${RL_STEPS:-40}
+RL_STEPS=${RL_STEPS:-80}
 RL_LR=${RL_LR:-1e-4}
 cargo build --release --quiet -p triad -p triad-trainer
 T=target/release
