@@ -2,7 +2,11 @@
 //! instances and traces are.
 //!
 //! `cargo run --release -p triad-generators --example level_stats [ITEMS]`
+//!
+//! `fingerprint` hashes the items and their traces: a change meant to make generation or the
+//! trace faster without changing them must leave it as it was.
 
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Instant;
 
 use triad_generators::families::deduction::{Deduction, DeductionInstance};
@@ -15,7 +19,7 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(20);
     println!(
-        "level  items  ms/item  formulas(mean)  prompt-chars(mean)  trace-ms/item  no-trace  trace-lines(mean)"
+        "level  items  ms/item  formulas(mean)  prompt-chars(mean)  trace-ms/item  no-trace  of which ms  trace-lines(mean)  fingerprint"
     );
     for level in 1..=10 {
         let start = Instant::now();
@@ -38,8 +42,23 @@ fn main() {
         let ms = start.elapsed().as_secs_f64() * 1000.0 / items as f64;
         let n = made.len().max(1) as f64;
         let traced = Instant::now();
-        let traces: Vec<String> = made.iter().map(|i| Deduction.trace(i)).collect();
+        let mut untraced_ms = 0.0;
+        let traces: Vec<String> = made
+            .iter()
+            .map(|i| {
+                let start = Instant::now();
+                let trace = Deduction.trace(i);
+                if trace.is_empty() {
+                    untraced_ms += start.elapsed().as_secs_f64() * 1000.0 / n;
+                }
+                trace
+            })
+            .collect();
         let trace_ms = traced.elapsed().as_secs_f64() * 1000.0 / n;
+        let mut hasher = DefaultHasher::new();
+        for (instance, trace) in made.iter().zip(&traces) {
+            (&instance.formulas, &instance.solution, trace).hash(&mut hasher);
+        }
         let untraced = traces.iter().filter(|t| t.is_empty()).count();
         let lines = traces.iter().map(|t| t.lines().count()).sum::<usize>() as f64 / n;
         let formulas = made.iter().map(|i| i.formulas.len()).sum::<usize>() as f64 / n;
@@ -54,8 +73,9 @@ fn main() {
             .sum::<usize>() as f64
             / n;
         println!(
-            "{level:>5}  {:>5}  {ms:>7.2}  {formulas:>14.1}  {chars:>18.0}  {trace_ms:>13.2}  {untraced:>8}  {lines:>17.0}",
-            made.len()
+            "{level:>5}  {:>5}  {ms:>7.2}  {formulas:>14.1}  {chars:>18.0}  {trace_ms:>13.2}  {untraced:>8}  {untraced_ms:>11.2}  {lines:>17.0}  {:016x}",
+            made.len(),
+            hasher.finish()
         );
     }
 }

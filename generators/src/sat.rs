@@ -120,6 +120,28 @@ impl<'a, S: SatCore> Tseitin<'a, S> {
         g
     }
 
+    /// The conjunction of `inputs` (at least one), as one gate: fewer variables and clauses
+    /// than a chain of binary gates, and propagation as strong.
+    pub fn and_all(&mut self, inputs: &[SatLit]) -> SatLit {
+        if let [one] = inputs {
+            return *one;
+        }
+        let g = self.core.gate();
+        let mut all = Vec::with_capacity(inputs.len() + 1);
+        all.push(g);
+        for &a in inputs {
+            self.core.clause(&[!g, a]);
+            all.push(!a);
+        }
+        self.core.clause(&all);
+        g
+    }
+
+    /// A clause, added for good (a formula asserted as a disjunction needs no gate).
+    pub fn assert_any(&mut self, literals: &[SatLit]) {
+        self.core.clause(literals);
+    }
+
     /// `a ∨ b`.
     pub fn or(&mut self, a: SatLit, b: SatLit) -> SatLit {
         !self.and(!a, !b)

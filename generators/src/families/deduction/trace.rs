@@ -97,33 +97,69 @@ struct Local {
 /// search does).
 const MEMO_SLOTS: usize = 1 << 10;
 
-/// A direct-mapped cache from a local assignment (fixed-true bits, open bits) to its [`Rows`].
+/// A direct-mapped cache from a local assignment (fixed-true bits, open bits) to its [`Rows`],
+/// packed to 12 bytes a slot (a search touches every formula's memo, and they must stay in cache).
 struct RowsMemo {
-    slots: Vec<Option<(u32, u32, Rows)>>,
+    slots: Vec<MemoSlot>,
 }
+
+/// One [`RowsMemo`] slot: the key ([`RowsMemo::key`], [`EMPTY_SLOT`] when unused) and the
+/// [`Rows`] with `satisfiable` implied (a true row puts each of its variables, at least one, in
+/// `ones` or `zeros`).
+#[derive(Clone, Copy)]
+struct MemoSlot {
+    key: u32,
+    ones: u16,
+    zeros: u16,
+    visited: u32,
+}
+
+/// No assignment has this key: it would need a variable both fixed and open.
+const EMPTY_SLOT: u32 = u32::MAX;
 
 impl RowsMemo {
     fn new() -> RowsMemo {
         RowsMemo { slots: Vec::new() }
     }
 
-    fn slot(fixed: u32, open: u32) -> usize {
-        let key = fixed | open << MAX_FORMULA_VARS;
+    fn key(fixed: u32, open: u32) -> u32 {
+        fixed | open << MAX_FORMULA_VARS
+    }
+
+    fn slot(key: u32) -> usize {
         (key.wrapping_mul(0x9E37_79B1) >> (32 - MEMO_SLOTS.trailing_zeros())) as usize
     }
 
     fn get(&self, fixed: u32, open: u32) -> Option<Rows> {
-        match self.slots.get(Self::slot(fixed, open))? {
-            Some((f, o, rows)) if *f == fixed && *o == open => Some(*rows),
-            _ => None,
-        }
+        let key = Self::key(fixed, open);
+        let slot = self.slots.get(Self::slot(key))?;
+        (slot.key == key).then(|| Rows {
+            satisfiable: slot.ones | slot.zeros != 0,
+            ones: u32::from(slot.ones),
+            zeros: u32::from(slot.zeros),
+            visited: slot.visited as usize,
+        })
     }
 
     fn put(&mut self, fixed: u32, open: u32, rows: Rows) {
         if self.slots.is_empty() {
-            self.slots = vec![None; MEMO_SLOTS];
+            let empty = MemoSlot {
+                key: EMPTY_SLOT,
+                ones: 0,
+                zeros: 0,
+                visited: 0,
+            };
+            self.slots = vec![empty; MEMO_SLOTS];
         }
-        self.slots[Self::slot(fixed, open)] = Some((fixed, open, rows));
+        let key = Self::key(fixed, open);
+        // Local variables number at most 16 (`MAX_FORMULA_VARS`): the low halves are all of
+        // `ones` and `zeros` that any caller reads, and a table has at most 2^16 rows.
+        self.slots[Self::slot(key)] = MemoSlot {
+            key,
+            ones: rows.ones as u16,
+            zeros: rows.zeros as u16,
+            visited: rows.visited as u32,
+        };
     }
 }
 
@@ -173,10 +209,6 @@ impl Local {
         kleene(&self.formula, &leaves[..self.vars.len()])
     }
 
-    fn open(&self, values: &[Option<bool>]) -> u32 {
-        self.vars.iter().filter(|&&v| values[v].is_none()).count() as u32
-    }
-
     /// Whether the formula is false under `values` whatever its open variables are: by
     /// three-valued evaluation when that decides it, else on the truth table. `work` counts rows.
     fn falsified(&self, values: &[Option<bool>], work: &mut usize) -> bool {
@@ -188,15 +220,26 @@ impl Local {
         !rows.satisfiable
     }
 
-    fn rows(&self, values: &[Option<bool>]) -> Rows {
+    /// The local assignment under `values`: (local variables fixed true, local variables open).
+    fn masks(&self, values: &[Option<bool>]) -> (u32, u32) {
         let (mut fixed, mut open) = (0u32, 0u32);
+        // Branch-free: which of three values a variable has is what the branch predictor
+        // cannot guess, and this runs on every visit of a formula.
         for (j, &v) in self.vars.iter().enumerate() {
-            match values[v] {
-                Some(true) => fixed |= 1 << j,
-                Some(false) => {}
-                None => open |= 1 << j,
-            }
+            let value = values[v];
+            fixed |= u32::from(value == Some(true)) << j;
+            open |= u32::from(value.is_none()) << j;
         }
+        (fixed, open)
+    }
+
+    fn rows(&self, values: &[Option<bool>]) -> Rows {
+        let (fixed, open) = self.masks(values);
+        self.rows_of(fixed, open)
+    }
+
+    /// [`Local::rows`] for a local assignment, memoised.
+    fn rows_of(&self, fixed: u32, open: u32) -> Rows {
         if let Some(rows) = self.memo.borrow().get(fixed, open) {
             return rows;
         }
@@ -228,46 +271,28 @@ impl Local {
             }
             subset = (subset - 1) & open;
         }
+        // Only the formula's own variables (`!row` set the bits above them too).
+        out.zeros &= (1 << self.vars.len()) - 1;
         out
     }
 }
 
-/// The open variables every true row of `local` agrees on.
-fn exact_forced(local: &Local, values: &[Option<bool>], rows: &Rows) -> Vec<(usize, bool)> {
-    local
-        .vars
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| values[**v].is_none())
-        .filter_map(
-            |(j, &var)| match (rows.ones >> j & 1, rows.zeros >> j & 1) {
-                (1, 0) => Some((var, true)),
-                (0, 1) => Some((var, false)),
-                _ => None,
-            },
-        )
-        .collect()
-}
-
-/// The open variables whose one value makes `local` false by three-valued evaluation, one at a
-/// time (each on the values before any of them), read off `lanes` ([`Local::lanes`]).
-fn kleene_forced(local: &Local, values: &[Option<bool>], lanes: Lanes) -> Vec<(usize, bool)> {
-    let falsified = lanes.1;
-    local
-        .vars
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| values[**v].is_none())
-        .filter_map(|(j, &var)| {
-            if falsified & probe_lane(j, false) != 0 {
-                Some((var, true))
-            } else if falsified & probe_lane(j, true) != 0 {
-                Some((var, false))
-            } else {
-                None
-            }
-        })
-        .collect()
+/// The open local variables (bit `j` of `open`) whose one value makes the formula false by
+/// three-valued evaluation, one at a time (each on the values before any of them), read off the
+/// lanes where it is false ([`Local::lanes`]): (forced true, forced false).
+fn kleene_forced(open: u32, falsified: u64) -> (u32, u32) {
+    let (mut to_true, mut to_false) = (0, 0);
+    let mut rest = open;
+    while rest != 0 {
+        let j = rest.trailing_zeros() as usize;
+        rest &= rest - 1;
+        if falsified & probe_lane(j, false) != 0 {
+            to_true |= 1 << j;
+        } else if falsified & probe_lane(j, true) != 0 {
+            to_false |= 1 << j;
+        }
+    }
+    (to_true, to_false)
 }
 
 /// Word operations one formula's truth table may cost to build (the generator's largest, 31 nodes
@@ -341,6 +366,9 @@ struct Search {
     work: usize,
     /// Lines of derivation written so far, refuted branches included.
     lines: usize,
+    /// [`Search::propagate`]'s buffers: which formulas are queued, and the queue.
+    queued: Vec<bool>,
+    queue: std::collections::VecDeque<usize>,
 }
 
 /// What propagation ended in.
@@ -360,21 +388,41 @@ impl Search {
         steps: &mut Vec<Step>,
         changed: Option<usize>,
     ) -> Option<Propagated> {
-        let mut queued = vec![false; self.locals.len()];
-        let mut queue: std::collections::VecDeque<usize> = match changed {
-            Some(var) => self.formulas_of[var].iter().copied().collect(),
-            None => (0..self.locals.len()).collect(),
-        };
+        // The queue's buffers are reused across calls (a search propagates millions of times).
+        let mut queued = std::mem::take(&mut self.queued);
+        let mut queue = std::mem::take(&mut self.queue);
+        queued.clear();
+        queued.resize(self.locals.len(), false);
+        queue.clear();
+        match changed {
+            Some(var) => queue.extend(self.formulas_of[var].iter().copied()),
+            None => queue.extend(0..self.locals.len()),
+        }
         for &k in &queue {
             queued[k] = true;
         }
+        let result = self.propagate_queue(values, steps, &mut queued, &mut queue);
+        self.queued = queued;
+        self.queue = queue;
+        result
+    }
+
+    fn propagate_queue(
+        &mut self,
+        values: &mut [Option<bool>],
+        steps: &mut Vec<Step>,
+        queued: &mut [bool],
+        queue: &mut std::collections::VecDeque<usize>,
+    ) -> Option<Propagated> {
         while let Some(k) = queue.pop_front() {
             queued[k] = false;
             let local = &self.locals[k];
-            let forced = if local.open(values) <= EXACT_OPEN {
+            let (fixed, open) = local.masks(values);
+            // Local variables forced true and forced false.
+            let (to_true, to_false) = if open.count_ones() <= EXACT_OPEN {
                 // The table decides alone; three-valued evaluation only says whether its rows
                 // count as work (a conflict it sees costs none), so it runs only on a conflict.
-                let rows = local.rows(values);
+                let rows = local.rows_of(fixed, open);
                 if !rows.satisfiable {
                     if local.lanes(values).1 & BASE_LANE == 0 {
                         self.work += rows.visited;
@@ -382,30 +430,37 @@ impl Search {
                     return Some(Propagated::Conflict(k));
                 }
                 self.work += rows.visited;
-                exact_forced(local, values, &rows)
+                (
+                    open & rows.ones & !rows.zeros,
+                    open & rows.zeros & !rows.ones,
+                )
             } else {
                 let lanes = local.lanes(values);
                 if lanes.1 & BASE_LANE != 0 {
                     return Some(Propagated::Conflict(k));
                 }
                 self.work += local.vars.len();
-                kleene_forced(local, values, lanes)
+                kleene_forced(open, lanes.1)
             };
             if self.work > MAX_WORK {
                 return None;
             }
-            for (var, value) in forced {
+            let mut forced = to_true | to_false;
+            while forced != 0 {
+                let j = forced.trailing_zeros() as usize;
+                forced &= forced - 1;
+                let var = self.locals[k].vars[j];
                 if values[var].is_some() {
                     continue;
                 }
-                values[var] = Some(value);
+                values[var] = Some(to_true >> j & 1 == 1);
                 self.lines += 1;
                 if self.lines > MAX_TRACE_LINES {
                     return None;
                 }
                 steps.push(Step::Force {
                     var,
-                    value,
+                    value: to_true >> j & 1 == 1,
                     formula: k,
                 });
                 for &other in &self.formulas_of[var] {
@@ -426,7 +481,15 @@ impl Search {
         values: &[Option<bool>],
         candidates: impl Iterator<Item = (usize, bool)>,
     ) -> Option<Option<Refutation>> {
+        // Values that a probe of this round reached without a conflict. Propagation is monotone
+        // (more fixed values never force less), so a value implied by a probe that survived
+        // cannot fail either: its own probe would reach a subset of that fixpoint. Skipping it
+        // leaves the first failing candidate — the only thing this returns — unchanged.
+        let mut survives = vec![[false; 2]; values.len()];
         for (var, value) in candidates {
+            if survives[var][usize::from(value)] {
+                continue;
+            }
             let mut branch = values.to_vec();
             branch[var] = Some(value);
             let mut steps = Vec::new();
@@ -436,6 +499,11 @@ impl Search {
             }
             // A probe that fails to refute writes nothing.
             self.lines = lines;
+            for (u, reached) in branch.iter().enumerate() {
+                if let (None, Some(v)) = (values[u], reached) {
+                    survives[u][usize::from(*v)] = true;
+                }
+            }
         }
         Some(None)
     }
@@ -604,6 +672,8 @@ pub(super) fn trace(formulas: &[Formula], names: &[String], solution: Option<&[b
         formulas_of,
         work: 0,
         lines: 0,
+        queued: Vec::new(),
+        queue: std::collections::VecDeque::new(),
     };
     let mut lines = Vec::new();
     match solution {
