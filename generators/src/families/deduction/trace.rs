@@ -369,6 +369,9 @@ struct Search {
     /// [`Search::propagate`]'s buffers: which formulas are queued, and the queue.
     queued: Vec<bool>,
     queue: std::collections::VecDeque<usize>,
+    /// [`Search::failed_literal`]'s buffers: the probe's values, and which values survived.
+    branch: Vec<Option<bool>>,
+    survives: Vec<[bool; 2]>,
 }
 
 /// What propagation ended in.
@@ -485,17 +488,32 @@ impl Search {
         // (more fixed values never force less), so a value implied by a probe that survived
         // cannot fail either: its own probe would reach a subset of that fixpoint. Skipping it
         // leaves the first failing candidate — the only thing this returns — unchanged.
-        let mut survives = vec![[false; 2]; values.len()];
+        let mut survives = std::mem::take(&mut self.survives);
+        survives.clear();
+        survives.resize(values.len(), [false; 2]);
+        let mut branch = std::mem::take(&mut self.branch);
+        let mut steps = Vec::new();
+        // `Some(None)`: no candidate failed; `None`: the budget ran out.
+        let mut found = Some(None);
         for (var, value) in candidates {
             if survives[var][usize::from(value)] {
                 continue;
             }
-            let mut branch = values.to_vec();
+            branch.clear();
+            branch.extend_from_slice(values);
             branch[var] = Some(value);
-            let mut steps = Vec::new();
+            steps.clear();
             let lines = self.lines;
-            if let Propagated::Conflict(k) = self.propagate(&mut branch, &mut steps, Some(var))? {
-                return Some(Some((var, value, steps, k)));
+            match self.propagate(&mut branch, &mut steps, Some(var)) {
+                None => {
+                    found = None;
+                    break;
+                }
+                Some(Propagated::Conflict(k)) => {
+                    found = Some(Some((var, value, std::mem::take(&mut steps), k)));
+                    break;
+                }
+                Some(Propagated::Stable) => {}
             }
             // A probe that fails to refute writes nothing.
             self.lines = lines;
@@ -505,7 +523,9 @@ impl Search {
                 }
             }
         }
-        Some(None)
+        self.survives = survives;
+        self.branch = branch;
+        found
     }
 
     /// Open variables, most mentioned first (the likeliest to fail fast).
@@ -674,6 +694,8 @@ pub(super) fn trace(formulas: &[Formula], names: &[String], solution: Option<&[b
         lines: 0,
         queued: Vec::new(),
         queue: std::collections::VecDeque::new(),
+        branch: Vec::new(),
+        survives: Vec::new(),
     };
     let mut lines = Vec::new();
     match solution {
