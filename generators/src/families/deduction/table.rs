@@ -75,7 +75,13 @@ impl Table {
         }
     }
 
+    /// Rows `64 i .. 64 i + 63`, a bit each (row `64 i + b` is bit `b`).
+    pub fn word(&self, i: usize) -> u64 {
+        self.words[i]
+    }
+
     /// The value under assignment `a`.
+    #[cfg(test)]
     pub fn get(&self, a: usize) -> bool {
         (self.words[a / 64] >> (a % 64)) & 1 == 1
     }
