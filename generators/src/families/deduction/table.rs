@@ -9,8 +9,9 @@ use super::formula::Formula;
 /// Largest variable count the fast path takes (2^20 bits = 128 KiB per table).
 pub const MAX_VARS: usize = 20;
 
-/// Bits of variable `k` within one word, for `k < 6`.
-const LOW_PATTERNS: [u64; 6] = [
+/// Bits of variable `k` within one word, for `k < 6`: the positions `p` of a word whose bit `k`
+/// is set.
+pub(super) const LOW_PATTERNS: [u64; 6] = [
     0xAAAA_AAAA_AAAA_AAAA,
     0xCCCC_CCCC_CCCC_CCCC,
     0xF0F0_F0F0_F0F0_F0F0,

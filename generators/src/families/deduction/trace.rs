@@ -248,19 +248,12 @@ impl Local {
         rows
     }
 
-    /// What reading every consistent row says (`read_rows`, kept as the tests' reference), a table word at a time: the six lowest local variables index the
-    /// bits of a word, the others the word, so one mask per word picks the rows agreeing with
-    /// `fixed` and a few masks more say which values they take (up to 64 times fewer steps).
+    /// What reading every consistent row says (`read_rows`, kept as the tests' reference), a
+    /// table word at a time: the six lowest local variables index the bits of a word, the others
+    /// the word, so one mask per word picks the rows agreeing with `fixed` and a few masks more
+    /// say which values they take (up to 64 times fewer steps).
     fn read_words(&self, fixed: u32, open: u32) -> Rows {
-        /// The bit positions `p` of a word with bit `j` of `p` set, for `j` in 0..6.
-        const POSITIONS: [u64; 6] = [
-            0xAAAA_AAAA_AAAA_AAAA,
-            0xCCCC_CCCC_CCCC_CCCC,
-            0xF0F0_F0F0_F0F0_F0F0,
-            0xFF00_FF00_FF00_FF00,
-            0xFFFF_0000_FFFF_0000,
-            0xFFFF_FFFF_0000_0000,
-        ];
+        use super::table::LOW_PATTERNS as POSITIONS;
         let k = self.vars.len();
         // Positions agreeing with `fixed` on the low variables that are not open (and naming a
         // real row when the formula has fewer than six variables).
@@ -1006,13 +999,7 @@ mod lanes_tests {
             let Some(local) = Local::new(&f) else {
                 continue;
             };
-            let values: Vec<Option<bool>> = (0..vars)
-                .map(|_| match draw.index(3) {
-                    0 => None,
-                    1 => Some(true),
-                    _ => Some(false),
-                })
-                .collect();
+            let values = random_values(&mut draw, vars);
             let lanes = local.lanes(&values);
             assert_eq!(lane(lanes, BASE_LANE), eval3(&f, &values), "{f:?}");
             for (j, &var) in local.vars.iter().enumerate() {
@@ -1028,6 +1015,17 @@ mod lanes_tests {
         }
     }
 
+    /// A partial assignment of `n` variables: each open, true or false with chance 1/3.
+    fn random_values(draw: &mut Draw, n: usize) -> Vec<Option<bool>> {
+        (0..n)
+            .map(|_| match draw.index(3) {
+                0 => None,
+                1 => Some(true),
+                _ => Some(false),
+            })
+            .collect()
+    }
+
     /// A memoised answer is the table's: the same local assignment asked twice, and many
     /// assignments colliding in the direct-mapped memo, all read what the table says.
     #[test]
@@ -1039,13 +1037,7 @@ mod lanes_tests {
                 let f = Formula::random(&mut draw, n, depth);
                 let local = Local::new(&f).expect("a small formula");
                 for _ in 0..2_000 {
-                    let values: Vec<Option<bool>> = (0..n)
-                        .map(|_| match draw.index(3) {
-                            0 => None,
-                            1 => Some(true),
-                            _ => Some(false),
-                        })
-                        .collect();
+                    let values = random_values(&mut draw, n);
                     let (fixed, open) = local.masks(&values);
                     let (memo, direct) = (local.rows(&values), local.read_rows(fixed, open));
                     assert_eq!(
