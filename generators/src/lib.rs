@@ -52,4 +52,6 @@ pub use options::{FamilyOptions, NoOptions, OptionDoc, OptionSet, OptionsError, 
 ///    cases as their trace (they had none).
 /// 6: induction traces open with the steps between neighbouring shown terms (`Steps: …`), from
 ///    which the rule line is read.
-pub const OUTPUT_REVISION: u32 = 6;
+/// 7: deduction's chat and compact prompts number the formulas (`  3. (A ∨ B)`), as the trace
+///    cites them.
+pub const OUTPUT_REVISION: u32 = 7;

@@ -413,19 +413,25 @@ impl Family for Deduction {
         } else {
             ("", "")
         };
-        let list: String = instance
-            .formulas
-            .iter()
-            .map(|f| format!("  - {f}\n"))
-            .collect();
         match style {
             PromptStyle::Paper => {
+                let list: String = instance
+                    .formulas
+                    .iter()
+                    .map(|f| format!("  - {f}\n"))
+                    .collect();
                 let puzzle = format!(
                     "Below are some nested formulas:\n{list}Please list the truth value of each variable\n"
                 );
                 frame::prompt(style, &format!("{PAPER_INSTRUCTION}{unsat_note}"), &puzzle)
             }
             PromptStyle::Chat | PromptStyle::Compact => {
+                // Numbered as the trace cites them ("since otherwise formula 3 would be false"):
+                // a reader, and a small model most of all, looks a number up rather than count
+                // bullets (the paper's style keeps its bullets).
+                let list: String = (instance.formulas.iter().enumerate())
+                    .map(|(i, f)| format!("  {}. {f}\n", i + 1))
+                    .collect();
                 let mut puzzle = format!(
                     "Below are some nested formulas over the variables {} (¬ not, ∧ and, ∨ or, → implies, ↔ if and only if, ⊕ exclusive or):\n{list}List the truth value of each variable.",
                     list_names(&instance.variables)

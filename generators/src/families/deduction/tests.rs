@@ -209,6 +209,14 @@ fn paper_style_prompt_shape() {
             .any(|m| m.content.contains("<|im_start|>"))
     );
     assert!(chat.messages[1].content.contains("A, B, C and D"));
+    // Chat (and compact) number the formulas as the trace cites them; the paper's keeps bullets.
+    assert!(
+        chat.messages[1]
+            .content
+            .contains(":\n  1. (A ∨ B)\n  2. ¬A\n  3. (C ↔ B)\n  4. (D ⊕ C)\nList the truth value")
+    );
+    let trace = Deduction.trace(&inst);
+    assert!(trace.contains("formula 2"), "{trace}");
 }
 
 #[test]
