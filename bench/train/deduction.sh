@@ -3,7 +3,8 @@
 # checked derivations of 100,000 fresh items, then, from the same SFT model, 150 GRPO steps with
 # the paper's reward against 2,000 more SFT steps; greedy accuracy on all 400 test items after
 # each stage (95% Wilson intervals). The numbers and what mattered: BENCHMARKS.md, "Reasoning
-# traces", ninth session. ~50 minutes on 2 cores; deterministic like every triad-train stage (measured once, stage by stage).
+# traces", ninth session. ~50 minutes on 2 cores; deterministic like every triad-train stage
+# (its stages were measured one by one with these flags; the script was not run end to end).
 # usage: bench/train/deduction.sh [OUT]   (default OUT: bench/train/results-deduction)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
