@@ -8,7 +8,7 @@
 
 use memchr::memmem;
 use serde::{Deserialize, Serialize};
-use triad_generators::{Label, Verdict};
+use triad_generators::{Label, TraceProgress, Verdict};
 
 /// A reward preset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -20,14 +20,24 @@ pub enum Preset {
     Paper,
     /// 1 when the format is right and the answer correct, else 0.
     Binary,
+    /// Shaped, not the paper's: 1 when the format is right and the answer correct; otherwise,
+    /// with the format right, [`STEPS_PARTIAL`] × the share of the family's own trace that the
+    /// response's think block gets through before its first step that does not check
+    /// ([`TraceProgress::credit`]); 0 when the format fails. Valid steps cannot be padded past
+    /// the reference's length, and a wrong answer never reaches a right one.
+    Steps,
 }
+
+/// The most a wrong answer earns under [`Preset::Steps`], for a think block whose every step
+/// checks.
+pub const STEPS_PARTIAL: f64 = 0.5;
 
 impl Preset {
     /// The lowest score the preset gives (bad input and bad labels get it).
     pub fn minimum(self) -> f64 {
         match self {
             Preset::Paper => -3.0,
-            Preset::Binary => 0.0,
+            Preset::Binary | Preset::Steps => 0.0,
         }
     }
 
@@ -42,7 +52,9 @@ impl Preset {
                 };
                 format + answer
             }
-            Preset::Binary => f64::from(u8::from(format_ok && verdict == Some(&Verdict::Correct))),
+            Preset::Binary | Preset::Steps => {
+                f64::from(u8::from(format_ok && verdict == Some(&Verdict::Correct)))
+            }
         }
     }
 }
@@ -221,6 +233,19 @@ pub fn extract_answer(response: &str) -> Option<&str> {
     Some(response[start..start + close].trim())
 }
 
+/// The reasoning of a response whose format holds: the text between `<think>` (or the start,
+/// when the prompt pre-filled it) and `</think>`, without the newlines that frame it.
+fn think_block(response: &str, prefilled: bool) -> &str {
+    let bytes = response.as_bytes();
+    let start = if prefilled {
+        0
+    } else {
+        memmem::find(bytes, b"<think>").map_or(0, |at| at + "<think>".len())
+    };
+    let end = memmem::find(bytes, b"</think>").unwrap_or(response.len());
+    response[start..end.max(start)].trim_matches(|c| c == '\n' || c == '\r')
+}
+
 /// Whether a prompt ends with a pre-filled `<think>`.
 pub fn prompt_prefills_think(prompt: &str) -> bool {
     prompt.trim_end().ends_with("<think>")
@@ -275,10 +300,20 @@ pub fn score_with_label(
         (Ok(()), None) => Some(Reason::new(FailureKind::Unparseable, "no answer block")),
         (Ok(()), Some(Verdict::Correct)) => None,
     };
+    let correct = format_ok && verdict == Some(Verdict::Correct);
+    let mut score = preset.score(format_ok, verdict.as_ref());
+    if preset == Preset::Steps && format_ok && !correct {
+        match label.trace_progress(think_block(response, prefilled)) {
+            Ok(progress) => {
+                score = STEPS_PARTIAL * progress.as_ref().map_or(0.0, TraceProgress::credit)
+            }
+            Err(e) => return Score::failure(preset, FailureKind::BadLabel, e),
+        }
+    }
     Score {
-        score: preset.score(format_ok, verdict.as_ref()),
+        score,
         format_ok,
-        correct: format_ok && verdict == Some(Verdict::Correct),
+        correct,
         reason,
         family: Some(label.family_name().to_string()),
         level: label.level(),
@@ -367,6 +402,71 @@ mod tests {
                 .to_string()
                 .starts_with("bad_label: label version 9")
         );
+    }
+
+    /// A generated item of `family` at `level` (its label and reference trace).
+    fn item(family: &str, level: u8) -> triad_generators::Item {
+        let family = triad_generators::registry::family(family).unwrap();
+        (0..)
+            .find_map(|index| {
+                let coords = triad_generators::ItemCoords {
+                    seed: 5,
+                    family: family.name(),
+                    level,
+                    index,
+                };
+                let options = triad_generators::GenOptions::default();
+                family
+                    .candidate(&coords, &options, triad_generators::PromptStyle::Chat)
+                    .unwrap()
+            })
+            .unwrap()
+    }
+
+    /// `steps` pays a right answer 1, a wrong one half the share of the reference trace its
+    /// think block gets through, and a broken format nothing; the paper's preset is unmoved.
+    #[test]
+    fn steps_credits_the_checked_part_of_the_trace() {
+        for (family, level) in [("deduction", 3), ("induction", 2), ("abduction", 2)] {
+            let item = item(family, level);
+            let lines: Vec<&str> = item.trace.lines().collect();
+            let steps = |think: &str, answer: &str| {
+                let response = format!("<think>\n{think}\n</think>\n<answer>\n{answer}\n</answer>");
+                score(&response, &item.label, None, Preset::Steps)
+            };
+            let Ok(Label::Triad {
+                family: f,
+                instance,
+                ..
+            }) = Label::parse(&item.label)
+            else {
+                panic!("{family}: not a triad label")
+            };
+            let wrong = f.near_miss_json(&instance).unwrap();
+            let right = steps(&item.trace, &item.answer);
+            assert_eq!((right.score, right.correct), (1.0, true), "{family}");
+            assert_eq!(
+                steps("", &item.answer).score,
+                1.0,
+                "{family}: the answer decides"
+            );
+            assert_eq!(steps(&item.trace, &wrong).score, STEPS_PARTIAL, "{family}");
+            let half = lines[..lines.len() / 2].join("\n");
+            let partial = steps(&half, &wrong).score;
+            let expected = STEPS_PARTIAL * (lines.len() / 2) as f64 / lines.len() as f64;
+            assert!(
+                (partial - expected).abs() < 1e-12,
+                "{family}: {partial} vs {expected}"
+            );
+            assert_eq!(steps("I guess.", &wrong).score, 0.0, "{family}");
+            let broken = format!("{}</think><answer>{wrong}</answer>", item.trace);
+            assert_eq!(score(&broken, &item.label, None, Preset::Steps).score, 0.0);
+            assert_eq!(
+                score(&broken, &item.label, None, Preset::Paper).score,
+                -3.0,
+                "{family}"
+            );
+        }
     }
 
     #[test]

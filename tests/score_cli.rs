@@ -78,6 +78,52 @@ fn binary_preset_and_files() {
     assert_eq!(scores, vec![1.0, 0.0]);
 }
 
+/// `--reward steps` through the CLI: a right answer 1, a wrong one half the share of the
+/// reference trace its think block gets through (read by the family's checker), a broken format 0.
+#[test]
+fn steps_preset_credits_checked_trace_lines() {
+    let label = deduction_label(
+        &["A".into(), "B".into()],
+        &["(A ∨ B)".into(), "¬A".into()],
+        Some(vec![false, true]),
+    );
+    let Ok(triad_generators::Label::Triad {
+        family, instance, ..
+    }) = triad_generators::Label::parse(&label.to_string())
+    else {
+        panic!("a triad label")
+    };
+    let trace = family.trace_json(&instance).unwrap();
+    let lines: Vec<&str> = trace.lines().collect();
+    assert_eq!(lines.len(), 3, "{trace}");
+    let right = "(1) A is False\n(2) B is True";
+    let wrong = "(1) A is True\n(2) B is True";
+    let row = |think: &str, answer: &str| {
+        json!({"response": format!("<think>\n{think}\n</think>\n<answer>\n{answer}\n</answer>"),
+            "label": label.to_string()})
+        .to_string()
+    };
+    let first_then_wrong = format!(
+        "{}\nB is False, since otherwise formula 1 would be false.",
+        lines[0]
+    );
+    let input = [
+        row(&trace, right),
+        row(&trace, wrong),
+        row(&first_then_wrong, wrong),
+        row("no steps", wrong),
+        json!({"response": format!("{trace}</think><answer>{wrong}</answer>"),
+            "label": label.to_string()})
+        .to_string(),
+    ]
+    .join("\n");
+    let scores: Vec<f64> = score_bytes(&["score", "--reward", "steps"], input.as_bytes())
+        .iter()
+        .map(|v| v["score"].as_f64().unwrap())
+        .collect();
+    assert_eq!(scores, vec![1.0, 0.5, 0.5 / 3.0, 0.0, 0.0]);
+}
+
 /// Run `triad ARGS` on `input`; it must succeed; its result lines.
 fn score_bytes(args: &[&str], input: &[u8]) -> Vec<Value> {
     let output = crate::util::triad_stdin_bytes(args, input);

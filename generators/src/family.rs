@@ -120,6 +120,56 @@ pub enum Verdict {
     Unparseable(String),
 }
 
+/// How far a written trace gets before its first step that does not follow: what a shaped
+/// reward credits (see [`DynFamily::trace_progress_json`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceProgress {
+    /// Lines before the first one [`Family::check_trace`] refuses; every line when none is
+    /// refused (the trace may still fail to conclude the reference answer).
+    pub checked_lines: usize,
+    /// Whether the whole trace checks and concludes the reference answer.
+    pub complete: bool,
+    /// Lines of the family's own trace of the instance (0 where it has none).
+    pub reference_lines: usize,
+}
+
+impl TraceProgress {
+    /// Read a [`Family::check_trace`] outcome: its errors name the first refused step as
+    /// `line N: …` (the trait's contract); an error naming no line (an instance that no step
+    /// could be checked against) credits none.
+    pub fn of(outcome: &Result<(), String>, trace: &str, reference: &str) -> TraceProgress {
+        let lines = trace.lines().count();
+        let checked_lines = match outcome {
+            Ok(()) => lines,
+            Err(e) => failing_line(e).map_or(0, |n| n.saturating_sub(1).min(lines)),
+        };
+        TraceProgress {
+            checked_lines,
+            complete: outcome.is_ok(),
+            reference_lines: reference.lines().count(),
+        }
+    }
+
+    /// The credit in [0, 1]: 1 for a complete trace, else the checked lines as a share of the
+    /// reference trace's length (capped, so padding with valid but idle steps earns no more
+    /// than the reference's length); 0 where the family has no reference trace.
+    pub fn credit(&self) -> f64 {
+        if self.complete {
+            1.0
+        } else if self.reference_lines == 0 {
+            0.0
+        } else {
+            self.checked_lines.min(self.reference_lines) as f64 / self.reference_lines as f64
+        }
+    }
+}
+
+/// The line number a trace checker's error starts with (`line 3: …`).
+fn failing_line(error: &str) -> Option<usize> {
+    let (number, _) = error.strip_prefix("line ")?.split_once(": ")?;
+    number.parse().ok()
+}
+
 /// Generation failed for a reason other than rejection sampling.
 #[derive(Debug, thiserror::Error)]
 pub enum GenError {
@@ -237,8 +287,9 @@ pub trait Family: Send + Sync + 'static {
     /// generator did not make).
     fn trace(&self, instance: &Self::Instance) -> String;
     /// Check every step of `trace` against the instance and that it concludes the reference
-    /// answer; the error names the first step that does not follow. Linear in the trace and the
-    /// instance, whatever the text.
+    /// answer; the error names the first step that does not follow, starting `line N: ` (N from
+    /// 1; one past the last line when the trace stops before its conclusion), which
+    /// [`TraceProgress`] reads. Linear in the trace and the instance, whatever the text.
     fn check_trace(&self, instance: &Self::Instance, trace: &str) -> Result<(), String>;
     /// Parse and judge a model's answer text. Any valid answer is correct, not only the stored one.
     fn judge(&self, instance: &Self::Instance, answer: &str) -> Verdict;
@@ -364,6 +415,14 @@ pub trait DynFamily: Send + Sync {
         instance: &str,
         trace: &str,
     ) -> Result<Result<(), String>, InstanceError>;
+    /// How far `trace` checks for a label's instance, against the length of the family's own
+    /// trace of it (see [`TraceProgress`]). Bounded as [`Family::check_trace`] and
+    /// [`Family::trace`] are.
+    fn trace_progress_json(
+        &self,
+        instance: &str,
+        trace: &str,
+    ) -> Result<TraceProgress, InstanceError>;
     /// The item a label describes, every field rebuilt from its instance in `style` (the label
     /// text kept as given): what `verify` compares each row with, made as `candidate` makes it.
     fn rebuild_json(
@@ -548,6 +607,16 @@ impl<F: Family> DynFamily for F {
         Ok(self.check_trace(&read_instance(self, instance)?, trace))
     }
 
+    fn trace_progress_json(
+        &self,
+        instance: &str,
+        trace: &str,
+    ) -> Result<TraceProgress, InstanceError> {
+        let instance = read_instance(self, instance)?;
+        let outcome = self.check_trace(&instance, trace);
+        Ok(TraceProgress::of(&outcome, trace, &self.trace(&instance)))
+    }
+
     fn rebuild_json(
         &self,
         level: u8,
@@ -586,5 +655,36 @@ impl<F: Family> DynFamily for F {
     fn content_key_json(&self, instance: &str) -> Result<u128, InstanceError> {
         let instance = read_instance(self, instance)?;
         Ok(content_key(Family::name(self), &self.canonical(&instance)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TraceProgress, failing_line};
+
+    #[test]
+    fn failing_lines_are_read_from_the_checkers_errors() {
+        assert_eq!(failing_line("line 3: expected \"So A is True.\""), Some(3));
+        assert_eq!(
+            failing_line("line 12: does not start with \"Rule: \""),
+            Some(12)
+        );
+        assert_eq!(failing_line("line 12 does not start"), None);
+        assert_eq!(failing_line("the trace concludes something else"), None);
+        assert_eq!(failing_line("line x"), None);
+        let trace = "a\nb\nc\nd";
+        let at = |e: &str| TraceProgress::of(&Err(e.into()), trace, "1\n2\n3\n4\n5\n6\n7\n8");
+        assert_eq!(at("line 3: no").checked_lines, 2);
+        assert_eq!(at("line 3: no").credit(), 0.25);
+        // A line number past the trace (a missing line) counts the lines there are.
+        assert_eq!(at("line 9: missing").checked_lines, 4);
+        assert_eq!(at("line 5: ends without a conclusion").checked_lines, 4);
+        assert_eq!(at("a formula has too many variables").checked_lines, 0);
+        let long = "x\n".repeat(20);
+        let padded = TraceProgress::of(&Err("line 21: no conclusion".into()), &long, "1\n2");
+        assert_eq!(padded.credit(), 1.0);
+        assert!(!padded.complete);
+        assert_eq!(TraceProgress::of(&Ok(()), "", "").credit(), 1.0);
+        assert_eq!(TraceProgress::of(&Err("x".into()), "a", "").credit(), 0.0);
     }
 }

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::family::{DynFamily, Verdict};
+use crate::family::{DynFamily, TraceProgress, Verdict};
 use crate::paper::PaperLabel;
 use crate::registry;
 
@@ -204,6 +204,23 @@ impl Label {
                     message: e.to_string(),
                 }),
             Label::Paper(p) => Ok(p.judge(answer)),
+        }
+    }
+
+    /// How far a written trace checks against this label's instance (see
+    /// [`TraceProgress`]); `None` for a paper label, which no trace checker reads.
+    pub fn trace_progress(&self, trace: &str) -> Result<Option<TraceProgress>, LabelError> {
+        match self {
+            Label::Triad {
+                family, instance, ..
+            } => family
+                .trace_progress_json(instance, trace)
+                .map(Some)
+                .map_err(|e| LabelError::Instance {
+                    family: family.name(),
+                    message: e.to_string(),
+                }),
+            Label::Paper(_) => Ok(None),
         }
     }
 

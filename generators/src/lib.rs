@@ -33,7 +33,7 @@ mod z3util;
 
 pub use family::{
     CertifyError, DynFamily, Family, GenError, GenOptions, InstanceError, Item, ItemCoords,
-    Message, Prompt, PromptStyle, Split, Verdict, certify_item,
+    Message, Prompt, PromptStyle, Split, TraceProgress, Verdict, certify_item,
 };
 pub use label::{LABEL_VERSION, Label, LabelError};
 pub use options::{FamilyOptions, NoOptions, OptionDoc, OptionSet, OptionsError, parse_value};

@@ -190,7 +190,7 @@ mod tests {
 mod trace_tests {
     use super::FAMILIES;
     use crate::options::OptionSet;
-    use crate::{GenOptions, ItemCoords, Label, PromptStyle};
+    use crate::{DynFamily, GenOptions, ItemCoords, Label, PromptStyle};
 
     /// Items per (family, level, options) the trace test takes.
     const ITEMS: u64 = 6;
@@ -251,10 +251,62 @@ mod trace_tests {
                         assert!(check(&cut).is_err(), "{what}: a cut trace passed");
                         let tampered = tamper(&item.trace);
                         assert!(check(&tampered).is_err(), "{what}: passed:\n{tampered}");
+                        assert_progress(family, &instance, &item.trace, &cut, &tampered, &what);
                     }
                 }
             }
         }
+    }
+
+    /// What a shaped reward reads: the reference trace is complete (credit 1); a cut trace checks
+    /// every line it has but is not complete; a tampered one checks the lines before the change
+    /// and is refused at a line it has.
+    fn assert_progress(
+        family: &dyn DynFamily,
+        instance: &str,
+        trace: &str,
+        cut: &str,
+        tampered: &str,
+        what: &str,
+    ) {
+        let progress = |t: &str| family.trace_progress_json(instance, t).unwrap();
+        let lines = trace.lines().count();
+        let full = progress(trace);
+        assert_eq!(
+            (full.checked_lines, full.complete, full.reference_lines),
+            (lines, true, lines),
+            "{what}"
+        );
+        assert_eq!(full.credit(), 1.0);
+        for refused in [cut, tampered] {
+            let error = family
+                .check_trace_json(instance, refused)
+                .unwrap()
+                .unwrap_err();
+            assert!(
+                error.starts_with("line "),
+                "{what}: {error:?} names no line"
+            );
+        }
+        let short = progress(cut);
+        assert_eq!(
+            (short.checked_lines, short.complete),
+            (lines - 1, false),
+            "{what}: every line of a cut trace checks: {:?}\n{cut}",
+            family.check_trace_json(instance, cut).unwrap()
+        );
+        let changed = progress(tampered);
+        let unchanged = trace
+            .lines()
+            .zip(tampered.lines())
+            .take_while(|(a, b)| a == b)
+            .count();
+        assert!(!changed.complete, "{what}");
+        assert!(
+            (unchanged..tampered.lines().count()).contains(&changed.checked_lines),
+            "{what}: {changed:?}, {unchanged} lines unchanged:\n{tampered}"
+        );
+        assert!(progress("").credit() == 0.0, "{what}");
     }
 
     /// The trace with one claim made false: a hidden term's value (induction), the first forced

@@ -168,25 +168,22 @@ impl Family for Parity {
 
     fn check_trace(&self, instance: &ParityInstance, trace: &str) -> Result<(), String> {
         let lines: Vec<&str> = trace.lines().collect();
-        if lines.len() != instance.numbers.len() + 1 {
-            return Err(format!(
-                "{} lines for {} numbers",
-                lines.len(),
-                instance.numbers.len()
-            ));
-        }
         let mut sum = 0u64;
-        for (i, (line, &n)) in lines.iter().zip(&instance.numbers).enumerate() {
+        for (i, &n) in instance.numbers.iter().enumerate() {
             sum += u64::from(n);
-            if *line != format!("+ {n} = {sum}") {
+            if lines.get(i).copied() != Some(format!("+ {n} = {sum}").as_str()) {
                 return Err(format!("line {}: the running sum is {sum}", i + 1));
             }
         }
-        if lines[lines.len() - 1] == format!("{sum} is {}.", answer_word(instance.even())) {
-            Ok(())
-        } else {
-            Err("the last line does not give the sum's parity".into())
+        let last = instance.numbers.len();
+        let conclusion = format!("{sum} is {}.", answer_word(instance.even()));
+        if lines.get(last).copied() != Some(conclusion.as_str()) || lines.len() != last + 1 {
+            return Err(format!(
+                "line {}: expected {conclusion:?}, the last line",
+                last + 1
+            ));
         }
+        Ok(())
     }
 
     fn near_miss(&self, instance: &ParityInstance) -> String {

@@ -349,17 +349,10 @@ pub(super) fn check(instance: &AbductionInstance, text: &str) -> Result<(), Stri
                 derived[head] = true;
                 i += 1;
             }
-            if lines.len() - i != instance.goals.len() {
-                return Err(format!(
-                    "{} goal lines after the chain, {} goals",
-                    lines.len() - i,
-                    instance.goals.len()
-                ));
-            }
             for ((j, goal), &reachable) in
                 instance.goals.iter().enumerate().zip(&instance.reachable)
             {
-                let line = lines[i + j];
+                let line = lines.get(i + j).copied().unwrap_or_default();
                 let g = p.atom(goal)?;
                 if reachable {
                     if line != reachable_line(goal) || !derived[g] {
@@ -376,6 +369,10 @@ pub(super) fn check(instance: &AbductionInstance, text: &str) -> Result<(), Stri
                     .filter(|m| line == unreachable_line(goal, m))
                     .ok_or_else(|| at(i + j)(format!("expected {goal}'s countermodel")))?;
                 p.check_countermodel(model, &[], g).map_err(at(i + j))?;
+            }
+            let end = i + instance.goals.len();
+            if lines.len() > end {
+                return Err(at(end)("a line after the last goal's".into()));
             }
             Ok(())
         }
@@ -395,7 +392,7 @@ fn check_explanation(
         .first()
         .and_then(|l| l.strip_prefix("Suppose "))
         .and_then(|l| l.strip_suffix('.'))
-        .ok_or("the trace does not start with the supposed hypotheses")?
+        .ok_or("line 1: the trace does not start with the supposed hypotheses")?
         .split(", ")
         .collect();
     let mut sorted = chosen.clone();

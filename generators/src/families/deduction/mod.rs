@@ -503,7 +503,10 @@ impl Family for Deduction {
         ) {
             (trace::Conclusion::Model(model), Some(solution)) if &model == solution => Ok(()),
             (trace::Conclusion::Unsat, None) => Ok(()),
-            _ => Err("the trace concludes something other than the reference answer".into()),
+            _ => Err(format!(
+                "line {}: the trace concludes something other than the reference answer",
+                text.lines().count()
+            )),
         }
     }
 

@@ -878,13 +878,16 @@ pub(super) fn check(
             match case.supposed {
                 Some(s) => refuted = Some(s),
                 None => {
-                    return match lines.next() {
-                        Some((_, UNSAT_CONCLUSION)) if lines.peek().is_none() => {
-                            Ok(Conclusion::Unsat)
+                    // The contradiction line itself checked; what is wrong is the next line.
+                    let next = number + 2;
+                    return match (lines.next(), lines.peek()) {
+                        (Some((_, UNSAT_CONCLUSION)), None) => Ok(Conclusion::Unsat),
+                        (Some((_, UNSAT_CONCLUSION)), Some(_)) => {
+                            Err(format!("line {}: a line after the conclusion", next + 1))
                         }
-                        _ => Err(at(format!(
-                            "a contradiction at the top level must end the trace with {UNSAT_CONCLUSION:?}"
-                        ))),
+                        _ => Err(format!(
+                            "line {next}: a contradiction at the top level must end the trace with {UNSAT_CONCLUSION:?}"
+                        )),
                     };
                 }
             }
@@ -925,7 +928,10 @@ pub(super) fn check(
             return Err(at(format!("not a step: {body:?}")));
         }
     }
-    Err("the trace ends without a conclusion".into())
+    Err(format!(
+        "line {}: the trace ends without a conclusion",
+        trace.lines().count() + 1
+    ))
 }
 
 /// Fix `var` in the innermost case; it must not be fixed to the other value already.

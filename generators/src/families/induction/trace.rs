@@ -449,9 +449,10 @@ pub(super) fn check(instance: &InductionInstance, text: &str) -> Result<(), Stri
     let rule_text = lines
         .next()
         .and_then(|l| l.strip_prefix("Rule: "))
-        .ok_or("line 2 does not start with \"Rule: \"")?;
-    let rule = Rule::parse(rule_text).ok_or_else(|| format!("not a rule: {rule_text:?}"))?;
-    let want = derive(&rule, &shown)?;
+        .ok_or("line 2: does not start with \"Rule: \"")?;
+    let rule =
+        Rule::parse(rule_text).ok_or_else(|| format!("line 2: not a rule: {rule_text:?}"))?;
+    let want = derive(&rule, &shown).map_err(|e| format!("line 2: {e}"))?;
     let got: Vec<&str> = lines.collect();
     if let Some(i) = (0..want.len().max(got.len()))
         .find(|&i| got.get(i).copied() != want.get(i).map(String::as_str))
@@ -463,7 +464,10 @@ pub(super) fn check(instance: &InductionInstance, text: &str) -> Result<(), Stri
         ));
     }
     if want.last() != Some(&conclusion(&instance.answers())) {
-        return Err("the rule's hidden terms are not the reference answer".into());
+        return Err(format!(
+            "line {}: the rule's hidden terms are not the reference answer",
+            got.len() + 2
+        ));
     }
     Ok(())
 }
