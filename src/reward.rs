@@ -21,10 +21,10 @@ pub enum Preset {
     /// 1 when the format is right and the answer correct, else 0.
     Binary,
     /// Shaped, not the paper's: 1 when the format is right and the answer correct; otherwise,
-    /// with the format right, [`STEPS_PARTIAL`] × the share of the family's own trace that the
-    /// response's think block gets through before its first step that does not check
-    /// ([`TraceProgress::credit`]); 0 when the format fails. Valid steps cannot be padded past
-    /// the reference's length, and a wrong answer never reaches a right one.
+    /// with the format right, 0.5 × the share of the family's own trace that the response's
+    /// think block gets through before its first step that does not check; 0 when the format
+    /// fails. Valid steps cannot be padded past the reference's length, and a wrong answer
+    /// never reaches a right one (see `STEPS_PARTIAL` and `TraceProgress::credit`).
     Steps,
 }
 

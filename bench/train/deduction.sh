@@ -5,6 +5,8 @@
 # each stage (95% Wilson intervals). The numbers and what mattered: BENCHMARKS.md, "Reasoning
 # traces", ninth session. ~50 minutes on 2 cores; deterministic like every triad-train stage
 # (its stages were measured one by one with these flags; the script was not run end to end).
+# The tenth session's variants: RL_REWARD=steps (the per-line reward), RL_PROMPTS=8
+# RL_ROLLOUTS=16 (larger groups).
 # usage: bench/train/deduction.sh [OUT]   (default OUT: bench/train/results-deduction)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,6 +14,9 @@ OUT=${1:-bench/train/results-deduction}
 RL_STEPS=${RL_STEPS:-150}
 RL_LR=${RL_LR:-3e-4}
 RL_TEMPERATURE=${RL_TEMPERATURE:-1.0}
+RL_REWARD=${RL_REWARD:-paper}
+RL_PROMPTS=${RL_PROMPTS:-16}
+RL_ROLLOUTS=${RL_ROLLOUTS:-8}
 cargo build --release --quiet -p triad -p triad-trainer
 T=target/release
 mkdir -p "$OUT"
@@ -36,8 +41,8 @@ for leg in "1 1500 0" "2 2000 2" "3 2000 3"; do
 done
 # From the same start: GRPO with the paper's reward (~9 minutes) ...
 time $T/triad-train rl --model "$OUT/sft3" "${SEL[@]}" --out "$OUT/rl" --steps "$RL_STEPS" \
-  --prompts 16 --rollouts 8 --estimator grpo --temperature "$RL_TEMPERATURE" \
-  --max-new-tokens 160 --lr "$RL_LR" --reward paper --seed 0 --save-every 10
+  --prompts "$RL_PROMPTS" --rollouts "$RL_ROLLOUTS" --estimator grpo --temperature "$RL_TEMPERATURE" \
+  --max-new-tokens 160 --lr "$RL_LR" --reward "$RL_REWARD" --seed 0 --save-every 10
 eval_model "$OUT/rl" rl
 # ... against a fourth SFT leg of 2,000 steps (~10 minutes).
 time $T/triad-train sft --model "$OUT/sft3" "${SEL[@]}" --out "$OUT/sft4" --steps 2000 \

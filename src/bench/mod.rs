@@ -202,8 +202,10 @@ fn end_to_end(
         out: out.clone(),
         families: vec![family],
         levels: vec![level],
-        train: rows,
-        test: 0,
+        // Both splits in the proportion the content hash routes them (one test bucket of
+        // `TEST_BUCKETS`), so a build that drops the other split's candidates pays for them.
+        train: rows - rows / triad_generators::rng::TEST_BUCKETS,
+        test: rows / triad_generators::rng::TEST_BUCKETS,
         seed: config.seed,
         style: PromptStyle::Chat,
         shard_rows: 10_000,

@@ -403,7 +403,8 @@ struct EvalArgs {
 
 #[derive(Args)]
 struct PlotArgs {
-    /// A metrics.jsonl written by sft or rl (several may be given).
+    /// A metrics.jsonl written by sft or rl; several give one curve per log in each panel, named
+    /// by the directory that holds it.
     #[arg(required = true)]
     logs: Vec<PathBuf>,
     /// The PNG to write (default: next to the first log, curves.png).
@@ -639,15 +640,23 @@ fn write_target_losses(
 }
 
 fn run_plot(args: &PlotArgs) -> Result<()> {
-    let mut log = Vec::new();
+    // One curve per log, named by the run directory that holds it when there are several.
+    let mut runs = Vec::new();
     for path in &args.logs {
-        log.extend(metrics::read(path)?);
+        let name = match args.logs.len() {
+            1 => String::new(),
+            _ => path.parent().and_then(|d| d.file_name()).map_or_else(
+                || path.display().to_string(),
+                |d| d.to_string_lossy().into(),
+            ),
+        };
+        runs.push((name, metrics::read(path)?));
     }
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| args.logs[0].with_file_name("curves.png"));
-    plot::draw(&out, &plot::training_panels(&log))?;
+    plot::draw(&out, &plot::runs_panels(&runs))?;
     eprintln!("wrote {}", out.display());
     Ok(())
 }

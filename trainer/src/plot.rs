@@ -48,12 +48,17 @@ fn font_available() -> bool {
     })
 }
 
-const COLORS: [RGBColor; 5] = [
+const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(255, 127, 14),
     RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 fn plot_err(e: impl std::fmt::Display) -> TrainError {
@@ -129,38 +134,56 @@ pub fn draw(path: &Path, panels: &[Panel]) -> Result<(), TrainError> {
 
 /// The standard panels of a training log: SFT loss, RL reward, RL accuracy (those present).
 pub fn training_panels(log: &[StepMetrics]) -> Vec<Panel> {
-    let series = |phase: &str, f: &dyn Fn(&StepMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
+    runs_panels(&[(String::new(), log.to_vec())])
+}
+
+/// The standard panels of several runs' logs, one curve per run in each panel, each named by
+/// its run (an SFT log and the RL log that continued it, or RL runs from the same start to
+/// compare); runs without a panel's metric leave it out.
+pub fn runs_panels(runs: &[(String, Vec<StepMetrics>)]) -> Vec<Panel> {
+    let named = |run: &str, what: &str| {
+        if run.is_empty() {
+            what.to_string()
+        } else {
+            format!("{run}: {what}")
+        }
+    };
+    let series = |log: &[StepMetrics], phase: &str, f: &dyn Fn(&StepMetrics) -> Option<f64>| {
         log.iter()
             .filter(|m| m.phase == phase)
             .filter_map(|m| f(m).map(|v| (m.step as f64, v)))
-            .collect()
+            .collect::<Vec<_>>()
     };
-    let mut panels = Vec::new();
-    let sft = series("sft", &|m| Some(m.loss));
-    if !sft.is_empty() {
-        panels.push(Panel {
-            title: "SFT loss".into(),
-            series: vec![("loss".into(), sft)],
-        });
+    let (mut loss, mut reward, mut accuracy) = (Vec::new(), Vec::new(), Vec::new());
+    for (run, log) in runs {
+        let sft = series(log, "sft", &|m| Some(m.loss));
+        if !sft.is_empty() {
+            loss.push((named(run, "loss"), sft));
+        }
+        let rl = series(log, "rl", &|m| m.reward_mean);
+        if rl.is_empty() {
+            continue;
+        }
+        reward.push((named(run, "reward"), smooth(&rl, 5)));
+        let rate = |f: &dyn Fn(&StepMetrics) -> Option<f64>| smooth(&series(log, "rl", f), 5);
+        accuracy.push((named(run, "accuracy"), rate(&|m| m.accuracy)));
+        accuracy.push((
+            named(run, "format failures"),
+            rate(&|m| m.format_failure_rate),
+        ));
     }
-    let reward = series("rl", &|m| m.reward_mean);
-    if !reward.is_empty() {
-        panels.push(Panel {
-            title: "RL reward (mean per step)".into(),
-            series: vec![("reward".into(), smooth(&reward, 5))],
-        });
-        panels.push(Panel {
-            title: "RL accuracy / format failures".into(),
-            series: vec![
-                ("accuracy".into(), smooth(&series("rl", &|m| m.accuracy), 5)),
-                (
-                    "format failures".into(),
-                    smooth(&series("rl", &|m| m.format_failure_rate), 5),
-                ),
-            ],
-        });
-    }
-    panels
+    [
+        ("SFT loss", loss),
+        ("RL reward (mean per step)", reward),
+        ("RL accuracy / format failures", accuracy),
+    ]
+    .into_iter()
+    .filter(|(_, series)| !series.is_empty())
+    .map(|(title, series)| Panel {
+        title: title.into(),
+        series,
+    })
+    .collect()
 }
 
 /// Trailing moving average over `window` points.
@@ -177,4 +200,54 @@ pub fn smooth(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(phase: &str, step: u64, reward: Option<f64>) -> StepMetrics {
+        StepMetrics {
+            phase: phase.into(),
+            step,
+            loss: 1.0 / (step as f64 + 1.0),
+            reward_mean: reward,
+            accuracy: reward,
+            format_failure_rate: reward.map(|_| 0.0),
+            ..Default::default()
+        }
+    }
+
+    /// Several logs give one curve per run in each panel (not one curve that jumps back to step
+    /// 1 where the next log starts), named by run; a run without RL steps is left out of the RL
+    /// panels.
+    #[test]
+    fn several_runs_give_one_named_curve_each() {
+        let sft: Vec<_> = (1..=3).map(|i| step("sft", i, None)).collect();
+        let rl = |r: f64| (1..=4).map(|i| step("rl", i, Some(r))).collect::<Vec<_>>();
+        let runs = [
+            ("sft3".to_string(), sft),
+            ("rl-a".to_string(), rl(0.5)),
+            ("rl-b".to_string(), rl(0.25)),
+        ];
+        let panels = runs_panels(&runs);
+        let names =
+            |k: usize| -> Vec<&str> { panels[k].series.iter().map(|(n, _)| n.as_str()).collect() };
+        assert_eq!(panels.len(), 3);
+        assert_eq!(names(0), ["sft3: loss"]);
+        assert_eq!(names(1), ["rl-a: reward", "rl-b: reward"]);
+        assert_eq!(
+            names(2),
+            [
+                "rl-a: accuracy",
+                "rl-a: format failures",
+                "rl-b: accuracy",
+                "rl-b: format failures"
+            ]
+        );
+        assert!(panels[1].series.iter().all(|(_, s)| s.len() == 4));
+        assert_eq!(panels[1].series[1].1[3], (4.0, 0.25));
+        let single = training_panels(&runs[1].1);
+        assert_eq!(single[0].series[0].0, "reward");
+    }
 }
