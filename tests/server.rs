@@ -400,6 +400,44 @@ fn a_deeply_nested_label_does_not_kill_the_server() {
     assert_eq!(status, 200);
 }
 
+/// `"reward": "steps"` on `/score`: a wrong answer whose think block has one checked step of the
+/// label's three-line trace earns 0.5 / 3, a right one 1, and an unknown preset is a 4xx.
+#[test]
+fn score_takes_the_steps_preset() {
+    let server = start(&[]);
+    let label = serde_json::json!({"v": 1, "family": "deduction", "level": 1,
+        "instance": {"variables": ["A", "B"], "formulas": ["(A ∨ B)", "¬A"], "solution": [false, true]}})
+    .to_string();
+    let first = "A is False, since otherwise formula 2 would be false.";
+    let item = |think: &str, answer: &str| {
+        serde_json::json!({"response": format!("<think>\n{think}\n</think>\n<answer>\n{answer}\n</answer>"),
+            "label": label})
+    };
+    let body = serde_json::json!({"reward": "steps", "items": [
+        item(first, "(1) A is True\n(2) B is True"),
+        item("", "(1) A is False\n(2) B is True"),
+    ]})
+    .to_string();
+    let (status, text) = http("POST", &format!("{}/score", server.url), Some(&body), &[]);
+    assert_eq!(status, 200, "{text}");
+    let reply: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let scores: Vec<f64> = reply["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["score"].as_f64().unwrap())
+        .collect();
+    assert_eq!(scores, [0.5 / 3.0, 1.0], "{text}");
+    let unknown = body.replace("\"steps\"", "\"shaped\"");
+    let (status, _) = http(
+        "POST",
+        &format!("{}/score", server.url),
+        Some(&unknown),
+        &[],
+    );
+    assert!((400..500).contains(&status), "{status}");
+}
+
 /// `POST /tasks` and sessions with a real server and Python's HTTP client: rows equal the
 /// dataset's, a simulated learner is driven up the levels and back down, bad requests get 4xx,
 /// and the session survives a restart (SIGTERM writes it; a new process reads it).
