@@ -5,7 +5,8 @@
 # replayed from level 1 once it has moved on); greedy test accuracy on levels 1-3 after each
 # stage (95% Wilson intervals); curves as PNG. ~21 minutes on 2 cores, the same bytes on every
 # run for a given SEED (BENCHMARKS.md, "Reasoning traces", seventh session).
-# usage: [SEED=N] bench/train/run.sh [OUT]   (default OUT: bench/train/results, SEED 0)
+# usage: [SEED=N] [RL_REWARD=paper|steps] bench/train/run.sh [OUT]   (default OUT: bench/train/results,
+# SEED 0, the paper's reward)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-bench/train/results}
@@ -35,7 +36,7 @@ eval_model "$OUT/sft" sft
 # replayed from level 1 (without replay, RL at one level forgets the other).
 time $T/triad-train rl --model "$OUT/sft" --data "$OUT/data" --families induction --levels 1-2 \
   --out "$OUT/rl" --steps "$RL_STEPS" --prompts 16 --rollouts 8 --estimator grpo \
-  --temperature 1.0 --max-new-tokens 256 --lr "$RL_LR" --reward paper --replay 0.25 \
+  --temperature 1.0 --max-new-tokens 256 --lr "$RL_LR" --reward "${RL_REWARD:-paper}" --replay 0.25 \
   --seed "$SEED" --save-every 10
 eval_model "$OUT/rl" rl
 $T/triad-train plot "$OUT/sft/metrics.jsonl" "$OUT/rl/metrics.jsonl" --out "$OUT/curves.png"
