@@ -1,10 +1,11 @@
 //! Print, per deduction level, how long generation and the reasoning trace take and how large
 //! instances and traces are.
 //!
-//! `cargo run --release -p triad-generators --example level_stats [ITEMS]`
+//! `cargo run --release -p triad-generators --example level_stats [ITEMS] [FIRST-LEVEL]`
 //!
-//! `fingerprint` hashes the items and their traces: a change meant to make generation or the
-//! trace faster without changing them must leave it as it was.
+//! `items` hashes the items without their traces, `fingerprint` the items and their traces: a
+//! change meant to make generation faster must leave both as they were, one meant to change only
+//! the traces must leave `items` as it was.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Instant;
@@ -18,10 +19,14 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(20);
+    let first_level: u8 = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1);
     println!(
-        "level  items  ms/item  formulas(mean)  prompt-chars(mean)  trace-ms/item  no-trace  of which ms  trace-lines(mean)  fingerprint"
+        "level  items  ms/item  formulas(mean)  prompt-chars(mean)  trace-ms/item  no-trace  of which ms  trace-lines(mean)  items             fingerprint"
     );
-    for level in 1..=10 {
+    for level in first_level..=10 {
         let start = Instant::now();
         let mut made: Vec<DeductionInstance> = Vec::new();
         for index in 0..items {
@@ -55,6 +60,10 @@ fn main() {
             })
             .collect();
         let trace_ms = traced.elapsed().as_secs_f64() * 1000.0 / n;
+        let mut items_hasher = DefaultHasher::new();
+        for instance in &made {
+            (&instance.formulas, &instance.solution).hash(&mut items_hasher);
+        }
         let mut hasher = DefaultHasher::new();
         for (instance, trace) in made.iter().zip(&traces) {
             (&instance.formulas, &instance.solution, trace).hash(&mut hasher);
@@ -73,8 +82,9 @@ fn main() {
             .sum::<usize>() as f64
             / n;
         println!(
-            "{level:>5}  {:>5}  {ms:>7.2}  {formulas:>14.1}  {chars:>18.0}  {trace_ms:>13.2}  {untraced:>8}  {untraced_ms:>11.2}  {lines:>17.0}  {:016x}",
+            "{level:>5}  {:>5}  {ms:>7.2}  {formulas:>14.1}  {chars:>18.0}  {trace_ms:>13.2}  {untraced:>8}  {untraced_ms:>11.2}  {lines:>17.0}  {:016x}  {:016x}",
             made.len(),
+            items_hasher.finish(),
             hasher.finish()
         );
     }

@@ -54,4 +54,8 @@ pub use options::{FamilyOptions, NoOptions, OptionDoc, OptionSet, OptionsError, 
 ///    which the rule line is read.
 /// 7: deduction's chat and compact prompts number the formulas (`  3. (A ∨ B)`), as the trace
 ///    cites them.
-pub const OUTPUT_REVISION: u32 = 7;
+/// 8: the deduction trace splits, where no value fails by propagation alone, on the variable
+///    whose two values propagate most (a lookahead solver's rule) and, on its main line, refutes
+///    the other value that propagates most; more level 9–10 items have a trace within
+///    the line bound, and traces of the others differ.
+pub const OUTPUT_REVISION: u32 = 8;

@@ -265,7 +265,7 @@ pub static FIXED_COLUMNS: &[FixedColumn] = &[
     },
     FixedColumn {
         name: "trace",
-        doc: "the solver's step-by-step reasoning to the answer, every step checkable by the family (an SFT target: <think>{trace}</think><answer>{answer}</answer>); empty where a deduction derivation would pass 3,000 lines (about a quarter of level 9 and a third of level 10 items) or where an abduction proof by cases would pass its bounds (12 cases deep, 400 lines; about 1 in 5,000 explanation items)",
+        doc: "the solver's step-by-step reasoning to the answer, every step checkable by the family (an SFT target: <think>{trace}</think><answer>{answer}</answer>); empty where a deduction derivation would pass 3,000 lines (about one in eight level 9 and one in four level 10 items) or where an abduction proof by cases would pass its bounds (12 cases deep, 400 lines; about 1 in 5,000 explanation items)",
         data_type: || DataType::Utf8,
         fill: |b| strings(b.rows.iter().map(|r| r.item.trace.as_str())),
     },

@@ -69,6 +69,46 @@ pub enum Formula {
 }
 
 impl Formula {
+    /// The distinct variables of the formula, in order of first appearance.
+    pub(crate) fn variables(&self) -> Vec<usize> {
+        fn collect(f: &Formula, out: &mut Vec<usize>) {
+            match f {
+                Formula::Lit { var, .. } => {
+                    if !out.contains(var) {
+                        out.push(*var);
+                    }
+                }
+                Formula::Not(inner) => collect(inner, out),
+                Formula::Bin(_, l, r) => {
+                    collect(l, out);
+                    collect(r, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        collect(self, &mut out);
+        out
+    }
+
+    /// The formula with variable `vars[j]` renamed to `j` (`vars` holds all of its variables).
+    pub(crate) fn relabelled(&self, vars: &[usize]) -> Formula {
+        match self {
+            Formula::Lit { var, neg } => Formula::Lit {
+                var: vars
+                    .iter()
+                    .position(|v| v == var)
+                    .expect("a variable of the formula"),
+                neg: *neg,
+            },
+            Formula::Not(inner) => Formula::Not(Box::new(inner.relabelled(vars))),
+            Formula::Bin(op, l, r) => Formula::Bin(
+                *op,
+                Box::new(l.relabelled(vars)),
+                Box::new(r.relabelled(vars)),
+            ),
+        }
+    }
+
     /// Draw a formula by the paper's node rule: at `max_depth` a literal (negated with p = 0.4);
     /// above it `¬(…)` with p = 0.2, else a binary connective drawn uniformly.
     pub fn random(draw: &mut Draw, num_vars: usize, max_depth: u32) -> Formula {

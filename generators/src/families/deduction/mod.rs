@@ -24,6 +24,7 @@
 //! "No satisfying assignment exists." and Z3 proves the unsatisfiability.
 
 mod audit;
+mod cnf;
 pub(crate) mod formula;
 pub(crate) mod solver;
 pub(crate) mod table;

@@ -10,6 +10,7 @@
 use z3::ast::Bool;
 use z3::{SatResult, Solver};
 
+use super::cnf::DirectCnf;
 use super::formula::{Formula, Op};
 use crate::sat::{Batsat, SatCore, SatLit, Tseitin};
 use crate::z3util::WarmSolver;
@@ -138,8 +139,9 @@ pub fn with_oracle<T>(planted: &[bool], f: impl FnOnce(&mut UniquenessOracle) ->
 
 /// Decides, formula by formula, whether a planted assignment has become the only model, on the
 /// incremental SAT core: the planted assignment's blocking clause is added once, each formula
-/// (Tseitin-encoded, flattened: [`assert_formula`]) for good, and the planted model is unique exactly when the clauses are
-/// unsatisfiable. The answers are Z3's (tested), so the items are the ones Z3 made, faster.
+/// for good — as clauses over its own variables where it has few ([`DirectCnf`]), else
+/// Tseitin-encoded and flattened ([`assert_formula`]) — and the planted model is unique exactly
+/// when the clauses are unsatisfiable. The answers are Z3's (tested), so the items are the ones Z3 made, faster.
 ///
 /// The last other model found is kept as a witness: while every formula added since holds under
 /// it, the planted model is still not unique and the core is not asked again (most formulas of a
@@ -250,7 +252,21 @@ impl SatOracle {
 
     /// Add a formula (true under the planted assignment).
     pub fn add(&mut self, formula: &Formula) {
-        assert_formula(&mut Tseitin::new(&mut self.core), formula, &self.vars);
+        match DirectCnf::of(formula) {
+            Some(cnf) => {
+                let mut literals = Vec::new();
+                for clause in cnf.clauses() {
+                    literals.clear();
+                    literals.extend(clause.map(
+                        |(v, value)| {
+                            if value { self.vars[v] } else { !self.vars[v] }
+                        },
+                    ));
+                    self.core.clause(&literals);
+                }
+            }
+            None => assert_formula(&mut Tseitin::new(&mut self.core), formula, &self.vars),
+        }
         self.neighbours.add(formula);
         if self.witness.as_ref().is_some_and(|w| !formula.eval(w)) {
             self.witness = self.neighbours.survivor();

@@ -12,8 +12,12 @@
 //! forced, so it is the only one.` or, for an unsatisfiable set, with a contradiction and
 //! `So no assignment satisfies all the formulas.` The derivation is a DPLL search whose
 //! propagation is the single-formula rule above, with failed-literal probing (a value refuted by
-//! propagation alone is supposed first), so every step is checked on one formula's table
-//! (at most 2^16 rows; the checker stops past [`MAX_CHECK_WORK`] rows in all).
+//! propagation alone is supposed first) and, where no value fails, a lookahead solver's case
+//! split: on the variable whose two probes fixed the most variables (the product), or on the
+//! main line the other value whose probe fixed the most — the smallest cases left to refute,
+//! which keeps more level 9–10 derivations within [`MAX_TRACE_LINES`]. Every step is checked on
+//! one formula's table (at most 2^16 rows; the checker stops past [`MAX_CHECK_WORK`] rows in
+//! all).
 
 use super::formula::{Formula, Op};
 use super::table::Table;
@@ -94,8 +98,9 @@ struct Local {
 }
 
 /// Slots of a formula's [`Local::memo`] (a power of two; direct-mapped, so bounded whatever the
-/// search does).
-const MEMO_SLOTS: usize = 1 << 10;
+/// search does). 256 (3 KB a formula) searches as fast as 1,024 within noise and faster than
+/// 4,096, whose ~100 tables a level-10 search no longer keeps in cache (`level_stats`).
+const MEMO_SLOTS: usize = 1 << 8;
 
 /// A direct-mapped cache from a local assignment (fixed-true bits, open bits) to its [`Rows`],
 /// packed to 12 bytes a slot (a search touches every formula's memo, and they must stay in cache).
@@ -178,15 +183,14 @@ struct Rows {
 
 impl Local {
     fn new(f: &Formula) -> Option<Local> {
-        let mut vars = Vec::new();
-        variables_of(f, &mut vars);
+        let vars = f.variables();
         // A table costs one pass over its 2^m/64 words per node: bound that product, so a hostile
         // label's huge formula gets no trace rather than a billion-word build.
         let words = (1usize << vars.len()).div_ceil(64);
         if vars.len() > MAX_FORMULA_VARS || nodes(f).saturating_mul(words) > MAX_TABLE_WORK {
             return None;
         }
-        let formula = relabel(f, &vars);
+        let formula = f.relabelled(&vars);
         Some(Local {
             table: Table::of(&formula, vars.len()),
             formula,
@@ -365,35 +369,6 @@ fn nodes(f: &Formula) -> usize {
     }
 }
 
-/// `f` with variable `vars[j]` renamed to `j`.
-fn relabel(f: &Formula, vars: &[usize]) -> Formula {
-    match f {
-        Formula::Lit { var, neg } => Formula::Lit {
-            var: vars.iter().position(|v| v == var).expect("a variable of f"),
-            neg: *neg,
-        },
-        Formula::Not(inner) => Formula::Not(Box::new(relabel(inner, vars))),
-        Formula::Bin(op, l, r) => {
-            Formula::Bin(*op, Box::new(relabel(l, vars)), Box::new(relabel(r, vars)))
-        }
-    }
-}
-
-fn variables_of(f: &Formula, out: &mut Vec<usize>) {
-    match f {
-        Formula::Lit { var, .. } => {
-            if !out.contains(var) {
-                out.push(*var);
-            }
-        }
-        Formula::Not(inner) => variables_of(inner, out),
-        Formula::Bin(_, l, r) => {
-            variables_of(l, out);
-            variables_of(r, out);
-        }
-    }
-}
-
 /// One derivation step.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Step {
@@ -430,6 +405,12 @@ struct Search {
     /// [`Search::failed_literal`]'s buffers: the probe's values, and which values survived.
     branch: Vec<Option<bool>>,
     survives: Vec<[bool; 2]>,
+    /// What each probe of the last [`Search::failed_literal`] round reached: how many variables
+    /// its propagation fixed, by (variable, value); 0 for a probe skipped or not run. The
+    /// lookahead score that picks a case split when no probe fails.
+    reach: Vec<[u32; 2]>,
+    /// Every variable, most mentioned first (ties by index): the probing order.
+    order: Vec<usize>,
 }
 
 /// What propagation ended in.
@@ -549,6 +530,8 @@ impl Search {
         let mut survives = std::mem::take(&mut self.survives);
         survives.clear();
         survives.resize(values.len(), [false; 2]);
+        self.reach.clear();
+        self.reach.resize(values.len(), [0; 2]);
         let mut branch = std::mem::take(&mut self.branch);
         let mut steps = Vec::new();
         // `Some(None)`: no candidate failed; `None`: the budget ran out.
@@ -575,22 +558,27 @@ impl Search {
             }
             // A probe that fails to refute writes nothing.
             self.lines = lines;
+            let mut fixed = 0;
             for (u, reached) in branch.iter().enumerate() {
                 if let (None, Some(v)) = (values[u], reached) {
                     survives[u][usize::from(*v)] = true;
+                    fixed += 1;
                 }
             }
+            self.reach[var][usize::from(value)] = fixed;
         }
         self.survives = survives;
         self.branch = branch;
         found
     }
 
-    /// Open variables, most mentioned first (the likeliest to fail fast).
+    /// Open variables, most mentioned first (the likeliest to fail fast; ties by index).
     fn open_vars(&self, values: &[Option<bool>]) -> Vec<usize> {
-        let mut open: Vec<usize> = (0..values.len()).filter(|&v| values[v].is_none()).collect();
-        open.sort_by_key(|&v| std::cmp::Reverse(self.formulas_of[v].len()));
-        open
+        self.order
+            .iter()
+            .copied()
+            .filter(|&v| values[v].is_none())
+            .collect()
     }
 
     /// A refutation of `values` (steps and the formula found false), `Some(None)` when `values`
@@ -607,13 +595,16 @@ impl Search {
                 return Some(Some((steps, k)));
             }
             let open = self.open_vars(values);
-            let Some(&split) = open.first() else {
+            if open.is_empty() {
                 return Some(None);
-            };
+            }
             let probes = open.iter().flat_map(|&v| [(v, true), (v, false)]);
             let (var, value, sub, k) = match self.failed_literal(values, probes)? {
                 Some(found) => found,
                 None => {
+                    // Split where both values propagate most (a lookahead solver's rule: the
+                    // two cases are the smallest left to refute).
+                    let split = self.best_split(&open, |_, reach| reach[0] * reach[1]);
                     // `values` has no model, so neither has `values + split = true`.
                     let mut branch = values.to_vec();
                     branch[split] = Some(true);
@@ -625,6 +616,18 @@ impl Search {
             };
             changed = Some(self.conclude(&mut steps, values, (var, value, sub, k)));
         }
+    }
+
+    /// The open variable whose last probes score highest (`open`'s order breaks ties).
+    fn best_split(&self, open: &[usize], score: impl Fn(usize, [u32; 2]) -> u32) -> usize {
+        let mut best = (open[0], 0);
+        for &v in open {
+            let s = score(v, self.reach[v]);
+            if s > best.1 {
+                best = (v, s);
+            }
+        }
+        best.0
     }
 
     /// Record a refuted supposition and fix its variable the other way; returns the variable.
@@ -658,13 +661,15 @@ impl Search {
                 Propagated::Stable => {}
             }
             let open = self.open_vars(&values);
-            let Some(&split) = open.first() else {
+            if open.is_empty() {
                 return Some(steps);
-            };
+            }
             let probes = open.iter().map(|&v| (v, !model[v]));
             let (var, value, sub, k) = match self.failed_literal(&values, probes)? {
                 Some(found) => found,
                 None => {
+                    // Refute the other value that propagates most: the smallest case left.
+                    let split = self.best_split(&open, |v, reach| reach[usize::from(!model[v])]);
                     let mut branch = values.clone();
                     branch[split] = Some(!model[split]);
                     let (sub, k) = self.refute(&mut branch, Some(split))??;
@@ -754,7 +759,13 @@ pub(super) fn trace(formulas: &[Formula], names: &[String], solution: Option<&[b
         queue: std::collections::VecDeque::new(),
         branch: Vec::new(),
         survives: Vec::new(),
+        reach: Vec::new(),
+        order: Vec::new(),
     };
+    search.order = (0..names.len()).collect();
+    search
+        .order
+        .sort_by_key(|&v| std::cmp::Reverse(search.formulas_of[v].len()));
     let mut lines = Vec::new();
     match solution {
         Some(model) => {
