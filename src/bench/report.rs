@@ -2,7 +2,8 @@
 
 use super::BenchReport;
 
-/// A figure with three significant digits and thousands separators.
+/// A figure with at least three significant digits (all of them from 1,000 up) and thousands
+/// separators: the slow side of a ratio, tens of items/s, keeps its first decimal.
 pub fn human(rate: f64) -> String {
     if rate >= 1000.0 {
         let rounded = rate.round() as u64;
@@ -15,10 +16,12 @@ pub fn human(rate: f64) -> String {
             out.push(c);
         }
         out
-    } else if rate >= 10.0 {
+    } else if rate >= 100.0 {
         format!("{rate:.0}")
-    } else {
+    } else if rate >= 10.0 {
         format!("{rate:.1}")
+    } else {
+        format!("{rate:.2}")
     }
 }
 
@@ -94,6 +97,7 @@ mod tests {
     fn human_figures() {
         assert_eq!(human(1234567.8), "1,234,568");
         assert_eq!(human(123.4), "123");
-        assert_eq!(human(3.21), "3.2");
+        assert_eq!(human(22.24), "22.2");
+        assert_eq!(human(3.214), "3.21");
     }
 }
