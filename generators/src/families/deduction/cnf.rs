@@ -7,7 +7,7 @@
 //! the encoding's own cost included (BENCHMARKS.md, issue 21).
 
 use super::formula::Formula;
-use super::table::LOW_PATTERNS;
+use super::table::{LOW_PATTERNS, var_word};
 
 /// Most clauses a formula's direct encoding may have; past it, the formula gets Tseitin gates
 /// (an ⊕ of many variables needs exponentially many clauses). Chosen by measurement: caps of 16,
@@ -101,16 +101,7 @@ fn table(formula: &Formula, local: &[u8], words: usize, pool: &mut Pool) -> Vec<
         Formula::Lit { var, neg } => {
             let j = usize::from(local[*var]);
             let flip = if *neg { u64::MAX } else { 0 };
-            pool.take(words, |i| {
-                let word = if j < 6 {
-                    LOW_PATTERNS[j]
-                } else if (i >> (j - 6)) & 1 == 1 {
-                    u64::MAX
-                } else {
-                    0
-                };
-                word ^ flip
-            })
+            pool.take(words, |i| var_word(j, i) ^ flip)
         }
         Formula::Not(inner) => {
             let mut t = table(inner, local, words, pool);
@@ -155,8 +146,8 @@ fn isop_word(lower: u64, upper: u64, k: usize, prefix: Cube, out: &mut Vec<Cube>
 }
 
 /// Push onto `out` cubes (each extended by `prefix`) whose union `g` has `lower ⊆ g ⊆ upper`,
-/// none of them redundant, over the variables below `k`; returns `g`'s table, or `None` once
-/// `out` passes [`MAX_DIRECT_CLAUSES`]. Tables as [`table`] writes them: variable `j < 6`
+/// none of them redundant, over the variables below `k`, and write `g`'s table to `cover`; `None`
+/// once `out` passes [`MAX_DIRECT_CLAUSES`]. Tables as [`table`] writes them: variable `j < 6`
 /// picks bits of a word, the others pick words. The variable split on is always the highest
 /// left, so a table's cofactors are its two halves (within a word: [`isop_word`]).
 fn isop(

@@ -141,7 +141,8 @@ pub fn with_oracle<T>(planted: &[bool], f: impl FnOnce(&mut UniquenessOracle) ->
 /// incremental SAT core: the planted assignment's blocking clause is added once, each formula
 /// for good — as clauses over its own variables where it has few ([`DirectCnf`]), else
 /// Tseitin-encoded and flattened ([`assert_formula`]) — and the planted model is unique exactly
-/// when the clauses are unsatisfiable. The answers are Z3's (tested), so the items are the ones Z3 made, faster.
+/// when the clauses are unsatisfiable. The answers are Z3's (tested), so the items are the ones
+/// Z3 made, faster.
 ///
 /// The last other model found is kept as a witness: while every formula added since holds under
 /// it, the planted model is still not unique and the core is not asked again (most formulas of a

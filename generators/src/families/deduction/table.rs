@@ -100,7 +100,8 @@ impl Table {
     }
 }
 
-fn var_word(var: usize, word_index: usize) -> u64 {
+/// Word `word_index` of variable `var`'s own table.
+pub(super) fn var_word(var: usize, word_index: usize) -> u64 {
     if var < 6 {
         LOW_PATTERNS[var]
     } else if (word_index >> (var - 6)) & 1 == 1 {

@@ -604,7 +604,7 @@ impl Search {
                 None => {
                     // Split where both values propagate most (a lookahead solver's rule: the
                     // two cases are the smallest left to refute).
-                    let split = self.best_split(&open, |_, reach| reach[0] * reach[1]);
+                    let split = self.best_split(&open, |_, [f, t]| u64::from(f) * u64::from(t));
                     // `values` has no model, so neither has `values + split = true`.
                     let mut branch = values.to_vec();
                     branch[split] = Some(true);
@@ -619,7 +619,7 @@ impl Search {
     }
 
     /// The open variable whose last probes score highest (`open`'s order breaks ties).
-    fn best_split(&self, open: &[usize], score: impl Fn(usize, [u32; 2]) -> u32) -> usize {
+    fn best_split(&self, open: &[usize], score: impl Fn(usize, [u32; 2]) -> u64) -> usize {
         let mut best = (open[0], 0);
         for &v in open {
             let s = score(v, self.reach[v]);
@@ -669,7 +669,8 @@ impl Search {
                 Some(found) => found,
                 None => {
                     // Refute the other value that propagates most: the smallest case left.
-                    let split = self.best_split(&open, |v, reach| reach[usize::from(!model[v])]);
+                    let split =
+                        self.best_split(&open, |v, reach| u64::from(reach[usize::from(!model[v])]));
                     let mut branch = values.clone();
                     branch[split] = Some(!model[split]);
                     let (sub, k) = self.refute(&mut branch, Some(split))??;
@@ -750,6 +751,8 @@ pub(super) fn trace(formulas: &[Formula], names: &[String], solution: Option<&[b
             formulas_of[v].push(k);
         }
     }
+    let mut order: Vec<usize> = (0..names.len()).collect();
+    order.sort_by_key(|&v| std::cmp::Reverse(formulas_of[v].len()));
     let mut search = Search {
         locals,
         formulas_of,
@@ -760,12 +763,8 @@ pub(super) fn trace(formulas: &[Formula], names: &[String], solution: Option<&[b
         branch: Vec::new(),
         survives: Vec::new(),
         reach: Vec::new(),
-        order: Vec::new(),
+        order,
     };
-    search.order = (0..names.len()).collect();
-    search
-        .order
-        .sort_by_key(|&v| std::cmp::Reverse(search.formulas_of[v].len()));
     let mut lines = Vec::new();
     match solution {
         Some(model) => {
