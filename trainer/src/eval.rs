@@ -38,6 +38,14 @@ pub struct EvalRow {
     pub accuracy_ci95: [f64; 2],
 }
 
+impl EvalRow {
+    /// Correct answers (accuracy × tasks: the JSON keeps the fraction, whose product with the
+    /// count is within rounding of a whole number).
+    pub fn correct(&self) -> usize {
+        (self.accuracy * self.tasks as f64).round() as usize
+    }
+}
+
 fn unknown_interval() -> [f64; 2] {
     [0.0, 1.0]
 }
@@ -103,6 +111,21 @@ impl EvalReport {
                 .sum::<f64>()
                 / tasks as f64
         })
+    }
+
+    /// Correct answers and tasks of one family (all its levels).
+    pub fn family_counts(&self, family: &str) -> (usize, usize) {
+        self.rows
+            .iter()
+            .filter(|r| r.family == family)
+            .fold((0, 0), |(correct, tasks), r| {
+                (correct + r.correct(), tasks + r.tasks)
+            })
+    }
+
+    /// Correct answers over all tasks.
+    pub fn correct(&self) -> usize {
+        self.rows.iter().map(EvalRow::correct).sum()
     }
 
     /// A Markdown table.

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 use crate::batch::Sequence;
@@ -57,7 +57,7 @@ impl Default for SftOptions {
 }
 
 /// The SFT completion.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Target {
     /// `<think>\n</think>\n<answer>\n{answer}\n</answer>`: the answer format only.

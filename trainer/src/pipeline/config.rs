@@ -4,10 +4,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use triad::generators::PromptStyle;
 use triad::reward::Preset;
 
 use crate::TrainError;
 use crate::advantage::Estimator;
+use crate::sft::Target;
 
 /// The families the pipeline trains specialists of: every family in the registry, in its order.
 pub fn families() -> Vec<&'static str> {
@@ -22,6 +24,9 @@ pub struct DataConfig {
     pub train: u64,
     /// Test items per family and level.
     pub test: u64,
+    /// How prompts are rendered (`compact` suits small fresh models: about half the tokens).
+    #[serde(default)]
+    pub prompt_style: PromptStyle,
 }
 
 /// The base model.
@@ -48,6 +53,38 @@ pub struct BaseConfig {
     /// SFT learning rate.
     #[serde(default = "default_sft_lr")]
     pub sft_lr: f64,
+    /// SFT completion: the answer format only, or the solver's checked trace then the answer.
+    #[serde(default = "default_target")]
+    pub sft_target: Target,
+}
+
+/// Supervised training of each specialist on its own family's traces (or answers) before its RL.
+///
+/// Not in the paper, whose specialists are RL from an instruct model that already reads
+/// formulas and rules: a fresh model of a million parameters has no such ability for RL to
+/// sharpen (RL from a format-only start leaves greedy accuracy where it was), so at this scale
+/// the specialist stage has to teach the ability first. Absent: RL-only specialists.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecialistSftConfig {
+    /// Steps per family (a family not named gets none).
+    pub steps: BTreeMap<String, u64>,
+    /// Sequences per step.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// Learning rate.
+    #[serde(default = "default_sft_lr")]
+    pub lr: f64,
+    /// SFT completion.
+    #[serde(default = "default_target")]
+    pub target: Target,
+}
+
+impl SpecialistSftConfig {
+    /// The SFT steps of `family`'s specialist.
+    pub fn steps_of(&self, family: &str) -> u64 {
+        self.steps.get(family).copied().unwrap_or(0)
+    }
 }
 
 fn default_init() -> String {
@@ -64,6 +101,9 @@ fn default_batch() -> usize {
 }
 fn default_sft_lr() -> f64 {
     1e-3
+}
+fn default_target() -> Target {
+    crate::sft::DEFAULT_TARGET
 }
 
 /// One RL stage's settings.
@@ -161,6 +201,9 @@ pub struct PipelineConfig {
     pub data: DataConfig,
     /// The base model.
     pub base: BaseConfig,
+    /// The specialists' supervised stage before their RL (none when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub specialist_sft: Option<SpecialistSftConfig>,
     /// The specialists' RL.
     pub specialist: RlStageConfig,
     /// The merge.
@@ -202,7 +245,14 @@ impl PipelineConfig {
                 )));
             }
         }
-        for family in self.merge.weights.keys().chain(&self.domain.families) {
+        let sft_families = self.specialist_sft.iter().flat_map(|s| s.steps.keys());
+        for family in self
+            .merge
+            .weights
+            .keys()
+            .chain(&self.domain.families)
+            .chain(sft_families)
+        {
             if !families.contains(&family.as_str()) {
                 return Err(TrainError::Invalid(format!("unknown family {family:?}")));
             }

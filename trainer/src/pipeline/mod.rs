@@ -21,12 +21,14 @@ use crate::TrainError;
 use crate::reward::RewardSource;
 
 pub use config::{
-    BaseConfig, DataConfig, DomainConfig, MergeConfig, PipelineConfig, RlStageConfig, families,
+    BaseConfig, DataConfig, DomainConfig, MergeConfig, PipelineConfig, RlStageConfig,
+    SpecialistSftConfig, families,
 };
-pub use report::{PipelineReport, ReportRow};
+pub use report::{Cell, PipelineReport, ReportRow};
 use report::{curves, report_row};
 use stages::{
-    Layout, evaluate_stage, log, make_base, make_data, rl_options, rl_stage, same_merge, select,
+    Layout, evaluate_stage, log, make_base, make_data, merge_stage, rl_options, rl_stage, select,
+    sft_stage, specialist_sft_options,
 };
 
 /// Run (or finish) the pipeline into `out`.
@@ -56,14 +58,25 @@ pub fn run(
     let mut specialists = Vec::new();
     for (i, family) in families().into_iter().enumerate() {
         let tasks = select(&layout, Split::Train, &[family], &config.levels, None)?;
-        let options = rl_options(
-            &config.specialist,
-            &base,
-            config.levels.clone(),
-            config.seed + 1 + i as u64,
-        )?;
         let name = format!("specialist-{family}");
-        let dir = rl_stage(&name, &base, &tasks, &options, &rewards, &layout, device)?;
+        let seed = config.seed + 1 + i as u64;
+        // The family's supervised stage, where configured, then its RL from that model.
+        let start = match specialist_sft_options(config, family, seed) {
+            Some(options) => {
+                let sft_name = format!("{name}-sft");
+                let dir = sft_stage(&sft_name, &base, &tasks, &options, &layout, device)?;
+                let (f, d) = evaluate_stage(&sft_name, &dir, config, &layout, &rewards, device)?;
+                rows.push(report_row(
+                    &format!("{family} specialist, SFT only"),
+                    &f,
+                    &d,
+                ));
+                dir
+            }
+            None => base.clone(),
+        };
+        let options = rl_options(&config.specialist, &start, config.levels.clone(), seed)?;
+        let dir = rl_stage(&name, &start, &tasks, &options, &rewards, &layout, device)?;
         let (f, d) = evaluate_stage(&name, &dir, config, &layout, &rewards, device)?;
         rows.push(report_row(&format!("{family} specialist"), &f, &d));
         specialists.push(dir);
@@ -74,13 +87,7 @@ pub fn run(
         .iter()
         .map(|f| config.merge.weights[*f])
         .collect();
-    if !same_merge(&merged, &specialists, &weights, config.merge.normalize) {
-        let summary = crate::merge::merge(&specialists, &weights, config.merge.normalize, &merged)?;
-        log(&format!(
-            "merged with weights {:?}",
-            summary.effective_weights
-        ));
-    }
+    merge_stage(&merged, &specialists, &weights, config.merge.normalize)?;
     let (f, d) = evaluate_stage("merged", &merged, config, &layout, &rewards, device)?;
     rows.push(report_row("merged", &f, &d));
 

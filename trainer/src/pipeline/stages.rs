@@ -15,7 +15,7 @@ use crate::optim::AdamWConfig;
 use crate::policy::{Policy, init_for_tasks};
 use crate::reward::RewardSource;
 use crate::rl::{LossOptions, RlOptions};
-use crate::run::RunDir;
+use crate::run::{RunDir, read_state};
 use crate::sample::SampleOptions;
 use crate::sft::SftOptions;
 
@@ -52,7 +52,7 @@ pub(super) fn make_data(config: &PipelineConfig, layout: &Layout) -> Result<(), 
         train: config.data.train,
         test: config.data.test,
         seed: config.seed,
-        style: triad::generators::PromptStyle::Chat,
+        style: config.data.prompt_style,
         shard_rows: 100_000,
         options: Default::default(),
         overwrite: false,
@@ -134,11 +134,11 @@ pub(super) fn make_base(
         return Ok(model.clone());
     }
     let dir = layout.stage("base");
-    let run = RunDir::create(&dir)?;
     let tasks = select(layout, Split::Train, &families(), &config.levels, None)?;
     let options = SftOptions {
         steps: config.base.sft_steps,
         batch_size: config.base.sft_batch_size,
+        target: config.base.sft_target,
         optim: AdamWConfig {
             lr: config.base.sft_lr,
             ..AdamWConfig::default()
@@ -147,10 +147,20 @@ pub(super) fn make_base(
         log_every: 50,
         ..SftOptions::default()
     };
-    if run.finished(&crate::sft::run_fingerprint(&options, &tasks))? {
+    let input = match &config.base.model {
+        Some(model) => weights_digest(model)?,
+        None => crate::run::fingerprint(&(
+            &config.base.init,
+            config.base.vocab_size,
+            config.base.max_positions,
+            config.seed,
+        )),
+    };
+    let fingerprint = crate::sft::run_fingerprint(&options, &tasks);
+    let Some(run) = stage_dir("base", &input, layout, &fingerprint, options.steps)? else {
         log("base: done");
         return Ok(dir);
-    }
+    };
     let policy = match &config.base.model {
         Some(model) => Policy::load(model, device)?,
         None => init_for_tasks(
@@ -171,6 +181,83 @@ pub(super) fn make_base(
     Ok(dir)
 }
 
+/// SFT from `start` on `tasks` into `name/` (skipped when finished).
+pub(super) fn sft_stage(
+    name: &str,
+    start: &Path,
+    tasks: &[Task],
+    options: &SftOptions,
+    layout: &Layout,
+    device: &Device,
+) -> Result<PathBuf, TrainError> {
+    let fingerprint = crate::sft::run_fingerprint(options, tasks);
+    let input = weights_digest(start)?;
+    let Some(run) = stage_dir(name, &input, layout, &fingerprint, options.steps)? else {
+        log(&format!("{name}: done"));
+        return Ok(layout.stage(name));
+    };
+    log(&format!("{name}: SFT on {} tasks", tasks.len()));
+    let policy = Policy::load(start, device)?;
+    crate::sft::train(policy, tasks, options, &run)?;
+    Ok(layout.stage(name))
+}
+
+/// A stage's run directory to train in, or `None` when it already holds the stage's output: a
+/// run of `fingerprint` from the starting model `input` (its weights' digest, or what a fresh
+/// model is made from) that reached `steps`.
+///
+/// The pipeline owns its stage directories, so output that no longer matches the configuration
+/// is stale and is removed (the stage runs again): output from another starting model (a new
+/// merge, a retrained base), of other options, or of more steps than asked for. Output of the
+/// same run that stopped short of `steps` (the configuration now asks for more) is kept and
+/// continues from its checkpoint, to the same weights as a run of `steps` from the start.
+fn stage_dir(
+    name: &str,
+    input: &str,
+    layout: &Layout,
+    fingerprint: &str,
+    steps: u64,
+) -> Result<Option<RunDir>, TrainError> {
+    let dir = layout.stage(name);
+    let input_file = dir.join("input.sha256");
+    if dir.exists() {
+        let same_input = std::fs::read_to_string(&input_file).ok().as_deref() == Some(input);
+        let finished_steps = read_state(&dir).map(|state| state.step).unwrap_or(0);
+        let stale = if !same_input {
+            Some("its starting model changed")
+        } else if saved_fingerprints(&dir).iter().any(|f| f != fingerprint) {
+            Some("its options or data changed")
+        } else if finished_steps > steps {
+            Some("it ran past the steps now asked for")
+        } else {
+            None
+        };
+        if let Some(why) = stale {
+            log(&format!("{name}: {why}; running it again"));
+            std::fs::remove_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
+        }
+    }
+    let run = RunDir::create(&dir)?;
+    std::fs::write(&input_file, input).map_err(|e| TrainError::io(&input_file, e))?;
+    if run.finished(fingerprint)? && read_state(&dir)?.step == steps {
+        return Ok(None);
+    }
+    Ok(Some(run))
+}
+
+/// The fingerprints of what `dir` holds: its final model's and its checkpoints'.
+fn saved_fingerprints(dir: &Path) -> Vec<String> {
+    [
+        dir.to_path_buf(),
+        dir.join("checkpoint"),
+        dir.join("checkpoint.old"),
+    ]
+    .iter()
+    .filter(|d| d.join("trainer_state.json").exists())
+    .filter_map(|d| read_state(d).ok().map(|s| s.fingerprint))
+    .collect()
+}
+
 /// RL from `start` on `tasks` into `name/` (skipped when finished).
 pub(super) fn rl_stage(
     name: &str,
@@ -181,28 +268,16 @@ pub(super) fn rl_stage(
     layout: &Layout,
     device: &Device,
 ) -> Result<PathBuf, TrainError> {
-    let dir = layout.stage(name);
-    // A stage's output depends on the model it starts from, too: when that changed (a new
-    // merge, a retrained base), the old output is discarded and the stage runs again.
+    let fingerprint = crate::rl::run_fingerprint(options, tasks);
     let input = weights_digest(start)?;
-    let input_file = dir.join("input.sha256");
-    if dir.exists() && std::fs::read_to_string(&input_file).ok().as_deref() != Some(input.as_str())
-    {
-        log(&format!(
-            "{name}: its starting model changed; running it again"
-        ));
-        std::fs::remove_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
-    }
-    let run = RunDir::create(&dir)?;
-    std::fs::write(&input_file, &input).map_err(|e| TrainError::io(&input_file, e))?;
-    if run.finished(&crate::rl::run_fingerprint(options, tasks))? {
+    let Some(run) = stage_dir(name, &input, layout, &fingerprint, options.steps)? else {
         log(&format!("{name}: done"));
-        return Ok(dir);
-    }
+        return Ok(layout.stage(name));
+    };
     log(&format!("{name}: RL on {} tasks", tasks.len()));
     let policy = Policy::load(start, device)?;
     crate::rl::train(policy, tasks, options, rewards, &run)?;
-    Ok(dir)
+    Ok(layout.stage(name))
 }
 
 /// SHA-256 of a model directory's weight files (what a stage starting from it depends on).
@@ -216,6 +291,28 @@ pub(super) fn weights_digest(model: &Path) -> Result<String, TrainError> {
         std::io::copy(&mut reader, &mut hash).map_err(|e| TrainError::io(&file, e))?;
     }
     Ok(hex::encode(hash.finalize()))
+}
+
+/// The SFT options of `family`'s specialist stage, when it has one.
+pub(super) fn specialist_sft_options(
+    config: &PipelineConfig,
+    family: &str,
+    seed: u64,
+) -> Option<SftOptions> {
+    let sft = config.specialist_sft.as_ref()?;
+    let steps = sft.steps_of(family);
+    (steps > 0).then(|| SftOptions {
+        steps,
+        batch_size: sft.batch_size,
+        target: sft.target,
+        optim: AdamWConfig {
+            lr: sft.lr,
+            ..AdamWConfig::default()
+        },
+        seed,
+        log_every: 50,
+        ..SftOptions::default()
+    })
 }
 
 /// Evaluate a model on every family's test split at the curriculum levels and on the domain
@@ -277,8 +374,36 @@ pub(super) fn evaluate_stage(
     Ok(result)
 }
 
+/// Merge `inputs` with `weights` into `dir`, unless it already holds that merge of the models
+/// they hold now (a specialist trained again makes the old merge stale).
+pub(super) fn merge_stage(
+    dir: &Path,
+    inputs: &[PathBuf],
+    weights: &[f64],
+    normalize: bool,
+) -> Result<(), TrainError> {
+    let digests = inputs
+        .iter()
+        .map(|input| weights_digest(input))
+        .collect::<Result<Vec<_>, _>>()?
+        .join("\n");
+    let input_file = dir.join("input.sha256");
+    let same_inputs =
+        std::fs::read_to_string(&input_file).ok().as_deref() == Some(digests.as_str());
+    if same_inputs && same_merge(dir, inputs, weights, normalize) {
+        return Ok(());
+    }
+    let summary = crate::merge::merge(inputs, weights, normalize, dir)?;
+    std::fs::write(&input_file, &digests).map_err(|e| TrainError::io(&input_file, e))?;
+    log(&format!(
+        "merged with weights {:?}",
+        summary.effective_weights
+    ));
+    Ok(())
+}
+
 /// Whether `dir` already holds the merge of `inputs` with these weights.
-pub(super) fn same_merge(dir: &Path, inputs: &[PathBuf], weights: &[f64], normalize: bool) -> bool {
+fn same_merge(dir: &Path, inputs: &[PathBuf], weights: &[f64], normalize: bool) -> bool {
     let Ok(text) = std::fs::read_to_string(dir.join("merge_config.json")) else {
         return false;
     };

@@ -213,12 +213,18 @@ eval_max_new_tokens = 6
 [data]
 train = 12
 test = 4
+prompt_style = "compact"
 [base]
 init = "micro"
 vocab_size = 500
 max_positions = 1024
 sft_steps = 2
 sft_batch_size = 4
+sft_target = "trace"
+[specialist_sft]
+steps = { induction = 2 }
+batch_size = 4
+target = "trace"
 [specialist]
 steps = 2
 max_steps_per_level = 1
@@ -252,6 +258,7 @@ fn pipeline_runs_every_stage_deterministically_and_skips_finished_ones() {
         [
             "base",
             "deduction specialist",
+            "induction specialist, SFT only",
             "induction specialist",
             "abduction specialist",
             "merged",
@@ -262,11 +269,40 @@ fn pipeline_runs_every_stage_deterministically_and_skips_finished_ones() {
     for stage in [
         "base",
         "specialist-deduction",
+        "specialist-induction-sft",
+        "specialist-induction",
         "merged",
         "domain-from-merged",
     ] {
         assert!(a.join(stage).join("model.safetensors").exists(), "{stage}");
     }
+    // Only the family given SFT steps has a supervised stage; the others are RL from the base.
+    assert!(!a.join("specialist-deduction-sft").exists());
+    let sft_log =
+        std::fs::read_to_string(a.join("specialist-induction-sft/metrics.jsonl")).unwrap();
+    assert_eq!(sft_log.lines().filter(|l| l.contains("\"sft\"")).count(), 2);
+    // The induction specialist's RL starts from its SFT stage, the deduction one's from the base.
+    let input = |stage: &str| std::fs::read_to_string(a.join(stage).join("input.sha256")).unwrap();
+    assert_eq!(
+        input("specialist-deduction"),
+        input("specialist-induction-sft")
+    );
+    assert_ne!(input("specialist-induction"), input("specialist-deduction"));
+    // Every cell of the report carries its size and 95% interval.
+    for row in &report.rows {
+        for family in ["deduction", "induction", "abduction"] {
+            let cell = row.family_cells[family];
+            assert_eq!(cell.tasks, 2, "{} {family}", row.model);
+            assert!(cell.ci95[0] <= row.families[family] && row.families[family] <= cell.ci95[1]);
+        }
+        assert_eq!(row.domain_cell.tasks, 6);
+    }
+    let markdown = std::fs::read_to_string(a.join("report.md")).unwrap();
+    assert!(markdown.contains("95% Wilson interval"), "{markdown}");
+    assert!(
+        markdown.contains("- induction specialist on induction: "),
+        "{markdown}"
+    );
     let merge: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("merged/merge_config.json")).unwrap())
             .unwrap();
@@ -337,6 +373,35 @@ fn pipeline_runs_every_stage_deterministically_and_skips_finished_ones() {
         std::fs::read(a.join("report.json")).unwrap(),
         std::fs::read(b.join("report.json")).unwrap()
     );
+
+    // More steps asked of a finished stage: it continues from its checkpoint, to the weights a
+    // fresh run of that many steps writes, and the stages after it run again.
+    let weights = |dir: &std::path::Path, stage: &str| {
+        std::fs::read(dir.join(stage).join("model.safetensors")).unwrap()
+    };
+    let mut longer = config.clone();
+    longer.base.sft_steps = 3;
+    triad_trainer::pipeline::run(&longer, &a, &Device::Cpu).unwrap();
+    let c = work.path().join("c");
+    triad_trainer::pipeline::run(&longer, &c, &Device::Cpu).unwrap();
+    for stage in [
+        "base",
+        "specialist-induction-sft",
+        "merged",
+        "domain-from-base",
+    ] {
+        assert!(weights(&a, stage) == weights(&c, stage), "{stage}");
+        assert!(weights(&a, stage) != weights(&b, stage), "{stage}");
+    }
+    // Fewer steps than the output holds, or other options: the stage runs again rather than
+    // keeping output the configuration would not make (or refusing the directory).
+    triad_trainer::pipeline::run(&config, &a, &Device::Cpu).unwrap();
+    assert!(weights(&a, "base") == weights(&b, "base"));
+    let mut other = config.clone();
+    other.specialist.lr = Some(1e-3);
+    triad_trainer::pipeline::run(&other, &a, &Device::Cpu).unwrap();
+    assert!(weights(&a, "specialist-deduction") != weights(&b, "specialist-deduction"));
+    assert!(weights(&a, "specialist-induction-sft") == weights(&b, "specialist-induction-sft"));
 }
 
 #[test]
@@ -358,6 +423,25 @@ fn checked_in_pipeline_config_parses() {
     assert!(
         err.contains("abduction") || err.contains("abduktion"),
         "{err}"
+    );
+    // A specialist SFT stage for a family that does not exist is refused, not ignored.
+    std::fs::write(
+        bad.path(),
+        SMALL_PIPELINE.replace("steps = { induction = 2 }", "steps = { indukshun = 2 }"),
+    )
+    .unwrap();
+    let err = triad_trainer::pipeline::PipelineConfig::read(bad.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("indukshun"), "{err}");
+    // The checked-in run trains every specialist on its family before its RL, on compact prompts.
+    let sft = config.specialist_sft.as_ref().unwrap();
+    for family in triad_trainer::pipeline::families() {
+        assert!(sft.steps_of(family) > 0, "{family}");
+    }
+    assert_eq!(
+        config.data.prompt_style,
+        triad::generators::PromptStyle::Compact
     );
 }
 
