@@ -222,12 +222,12 @@ fn stage_dir(
     let input_file = dir.join("input.sha256");
     if dir.exists() {
         let same_input = std::fs::read_to_string(&input_file).ok().as_deref() == Some(input);
-        let finished_steps = read_state(&dir).map(|state| state.step).unwrap_or(0);
+        let saved = saved_states(&dir);
         let stale = if !same_input {
             Some("its starting model changed")
-        } else if saved_fingerprints(&dir).iter().any(|f| f != fingerprint) {
+        } else if saved.iter().any(|(f, _)| f != fingerprint) {
             Some("its options or data changed")
-        } else if finished_steps > steps {
+        } else if saved.iter().any(|&(_, step)| step > steps) {
             Some("it ran past the steps now asked for")
         } else {
             None
@@ -245,8 +245,8 @@ fn stage_dir(
     Ok(Some(run))
 }
 
-/// The fingerprints of what `dir` holds: its final model's and its checkpoints'.
-fn saved_fingerprints(dir: &Path) -> Vec<String> {
+/// The fingerprint and step of what `dir` holds: its final model and its checkpoints.
+fn saved_states(dir: &Path) -> Vec<(String, u64)> {
     [
         dir.to_path_buf(),
         dir.join("checkpoint"),
@@ -254,7 +254,7 @@ fn saved_fingerprints(dir: &Path) -> Vec<String> {
     ]
     .iter()
     .filter(|d| d.join("trainer_state.json").exists())
-    .filter_map(|d| read_state(d).ok().map(|s| s.fingerprint))
+    .filter_map(|d| read_state(d).ok().map(|s| (s.fingerprint, s.step)))
     .collect()
 }
 
