@@ -1,8 +1,8 @@
 //! The paper's recipe end to end, as one command: a base model (fresh with SFT warm-up on all
-//! three families, or a local Hugging Face model), one RL specialist per family with the level
-//! curriculum, a weighted merge of the three, then "domain" RL from the merged model and, as the
+//! three families, or a local Hugging Face model), one specialist per family (optionally SFT on
+//! its family, [`SpecialistSftConfig`], then RL with the level curriculum), a weighted merge of the three, then "domain" RL from the merged model and, as the
 //! control, from the base model, on a held-out task set; evaluation after every stage and a report
-//! shaped like the paper's Tables 1 and 2.
+//! shaped like the paper's Tables 1 and 2, with each cell's 95% interval.
 //!
 //! Every stage writes into its own directory under `out` and is skipped when its output is
 //! already there (a re-run resumes an interrupted stage from its checkpoint and skips finished
