@@ -167,6 +167,12 @@ pub fn train(
     options: &SftOptions,
     run: &RunDir,
 ) -> Result<Policy, TrainError> {
+    if options.batch_size == 0 {
+        // An empty batch has no loss: every step would be a silent no-op.
+        return Err(TrainError::Invalid(
+            "sft needs a batch of at least one sequence (--batch-size 0)".into(),
+        ));
+    }
     let print = options.log_every > 0;
     let fp = run_fingerprint(options, tasks);
     let (policy, mut optimizer, mut state, resumed) =

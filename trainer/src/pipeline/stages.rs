@@ -17,7 +17,7 @@ use crate::reward::RewardSource;
 use crate::rl::{LossOptions, RlOptions};
 use crate::run::{RunDir, read_state};
 use crate::sample::SampleOptions;
-use crate::sft::SftOptions;
+use crate::sft::{SftOptions, Target};
 
 /// Where the stages write.
 pub(super) struct Layout {
@@ -135,18 +135,14 @@ pub(super) fn make_base(
     }
     let dir = layout.stage("base");
     let tasks = select(layout, Split::Train, &families(), &config.levels, None)?;
-    let options = SftOptions {
-        steps: config.base.sft_steps,
-        batch_size: config.base.sft_batch_size,
-        target: config.base.sft_target,
-        optim: AdamWConfig {
-            lr: config.base.sft_lr,
-            ..AdamWConfig::default()
-        },
-        seed: config.seed,
-        log_every: 50,
-        ..SftOptions::default()
-    };
+    let base = &config.base;
+    let options = sft_options(
+        base.sft_steps,
+        base.sft_batch_size,
+        base.sft_target,
+        base.sft_lr,
+        config.seed,
+    );
     let input = match &config.base.model {
         Some(model) => weights_digest(model)?,
         None => crate::run::fingerprint(&(
@@ -191,14 +187,38 @@ pub(super) fn sft_stage(
     device: &Device,
 ) -> Result<PathBuf, TrainError> {
     let fingerprint = crate::sft::run_fingerprint(options, tasks);
+    let what = format!("SFT on {} tasks", tasks.len());
+    train_stage(
+        name,
+        start,
+        &fingerprint,
+        options.steps,
+        &what,
+        layout,
+        device,
+        |policy, run| crate::sft::train(policy, tasks, options, run),
+    )
+}
+
+/// Train the model at `start` into `name/` with `train`, unless the stage's output is there.
+#[allow(clippy::too_many_arguments)]
+fn train_stage(
+    name: &str,
+    start: &Path,
+    fingerprint: &str,
+    steps: u64,
+    what: &str,
+    layout: &Layout,
+    device: &Device,
+    train: impl FnOnce(Policy, &RunDir) -> Result<Policy, TrainError>,
+) -> Result<PathBuf, TrainError> {
     let input = weights_digest(start)?;
-    let Some(run) = stage_dir(name, &input, layout, &fingerprint, options.steps)? else {
+    if let Some(run) = stage_dir(name, &input, layout, fingerprint, steps)? {
+        log(&format!("{name}: {what}"));
+        train(Policy::load(start, device)?, &run)?;
+    } else {
         log(&format!("{name}: done"));
-        return Ok(layout.stage(name));
-    };
-    log(&format!("{name}: SFT on {} tasks", tasks.len()));
-    let policy = Policy::load(start, device)?;
-    crate::sft::train(policy, tasks, options, &run)?;
+    }
     Ok(layout.stage(name))
 }
 
@@ -269,15 +289,17 @@ pub(super) fn rl_stage(
     device: &Device,
 ) -> Result<PathBuf, TrainError> {
     let fingerprint = crate::rl::run_fingerprint(options, tasks);
-    let input = weights_digest(start)?;
-    let Some(run) = stage_dir(name, &input, layout, &fingerprint, options.steps)? else {
-        log(&format!("{name}: done"));
-        return Ok(layout.stage(name));
-    };
-    log(&format!("{name}: RL on {} tasks", tasks.len()));
-    let policy = Policy::load(start, device)?;
-    crate::rl::train(policy, tasks, options, rewards, &run)?;
-    Ok(layout.stage(name))
+    let what = format!("RL on {} tasks", tasks.len());
+    train_stage(
+        name,
+        start,
+        &fingerprint,
+        options.steps,
+        &what,
+        layout,
+        device,
+        |policy, run| crate::rl::train(policy, tasks, options, rewards, run),
+    )
 }
 
 /// SHA-256 of a model directory's weight files (what a stage starting from it depends on).
@@ -301,18 +323,23 @@ pub(super) fn specialist_sft_options(
 ) -> Option<SftOptions> {
     let sft = config.specialist_sft.as_ref()?;
     let steps = sft.steps_of(family);
-    (steps > 0).then(|| SftOptions {
+    (steps > 0).then(|| sft_options(steps, sft.batch_size, sft.target, sft.lr, seed))
+}
+
+/// A pipeline SFT stage's options (the base's and the specialists' differ only in these).
+fn sft_options(steps: u64, batch_size: usize, target: Target, lr: f64, seed: u64) -> SftOptions {
+    SftOptions {
         steps,
-        batch_size: sft.batch_size,
-        target: sft.target,
+        batch_size,
+        target,
         optim: AdamWConfig {
-            lr: sft.lr,
+            lr,
             ..AdamWConfig::default()
         },
         seed,
         log_every: 50,
         ..SftOptions::default()
-    })
+    }
 }
 
 /// Evaluate a model on every family's test split at the curriculum levels and on the domain

@@ -146,6 +146,23 @@ fn sft_checkpoint_resumes_to_the_same_next_step() {
     assert!(a == b, "final weights differ after resuming");
 }
 
+#[test]
+fn sft_refuses_an_empty_batch() {
+    // A batch of zero sequences has no loss: the run would "train" without changing a weight.
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunDir::create(dir.path()).unwrap();
+    let options = SftOptions {
+        batch_size: 0,
+        ..sft_options(2)
+    };
+    let Err(err) = sft::train(small_policy(true, 8), &tasks("induction"), &options, &run) else {
+        panic!("an empty batch must be refused");
+    };
+    let err = err.to_string();
+    assert!(err.contains("batch"), "{err}");
+    assert!(!dir.path().join("model.safetensors").exists());
+}
+
 fn rl_options(steps: u64) -> RlOptions {
     RlOptions {
         steps,
